@@ -1,0 +1,65 @@
+# elastic-tts developer entry points. `make test` works on a fresh machine: it installs
+# the Debian packages the tests start for real, and a local virtualenv.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+APT_PACKAGES := prometheus espeak-ng chromium sox
+# Binaries that show the Debian packages are in place (one per package).
+APT_PROBES   := prometheus espeak-ng chromium sox
+PYTEST_ARGS ?=
+
+.PHONY: help venv system-deps lint typecheck importlint check test test-all bench demo clean
+
+help:
+	@echo "make demo      run the main job"
+	@echo "make test      install what is needed, then lint, type-check and run the tests"
+	@echo "make test-all  every tier, slow ones included"
+	@echo "make bench     run the benchmarks"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[operator,worker,dev]'
+	touch $@
+
+venv: $(STAMP)
+
+# Installs the Debian packages only when one is missing, so repeat runs stay fast.
+system-deps:
+	@missing=""; for b in $(APT_PROBES); do command -v $$b >/dev/null 2>&1 || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  echo "installing Debian packages: $(APT_PACKAGES)"; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+lint: venv
+	$(BIN)/ruff check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+importlint: venv
+	$(BIN)/lint-imports
+
+check: lint typecheck importlint
+
+test: system-deps venv check
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: system-deps venv check
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: system-deps venv
+	$(BIN)/python bench/bench_decide.py
+
+demo: venv
+	@for load in 0 40 150 410 900; do \
+	  $(BIN)/elastic-tts explain --spec manifests/examples/full.yaml --load $$load \
+	    --at 2026-11-23T12:00:00+08:00; echo; \
+	done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,288 @@
+"""decide(spec, observation, memory, now) -> Decision: the whole pure decision engine.
+
+Stages, in order: schedule -> spot back-off -> demand -> stabilise -> optimise ->
+make-before-break -> reason. Time is an argument; nothing here reads a clock or does I/O.
+
+Stabilisation works on demand (capacity units), as HPA does on replica counts:
+
+    want = demand now                       scale up at once (with the default 0 s window)
+    up   = min(demand over the up window)
+    down = max(demand over the down window)
+    sized_for > 0:  up > sized_for            -> size for `up`
+                    down < sized_for * (1-tol) -> size for `down`
+                    otherwise                  -> keep sized_for
+
+The optimiser then picks the cheapest mix for the sized demand; if the previous targets
+are still admissible and no dearer, they are kept, so ties never flap.
+
+Make-before-break, when capacity moves between pools (Want/Got per tick):
+
+    | ready after applying targets vs needed | growing pool Ready? | shrinking pools        |
+    |----------------------------------------|---------------------|------------------------|
+    | >= min(ready now, demand)               | any                 | shrink now             |
+    | <  min(ready now, demand)               | not yet, before deadline | held at current size |
+    | <  min(ready now, demand)               | deadline passed     | shrink now             |
+
+The deadline is the growing pools' cold start plus `transitionGraceSeconds`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from elastic_tts.policy.model import Backoff, Decision, Memory, Mode, Observation, Transition
+from elastic_tts.policy.optimise import Plan, PoolOption, evaluate, optimise
+from elastic_tts.policy.reason import describe
+from elastic_tts.policy.schedule import Bounds, ScheduleState, evaluate_schedule
+from elastic_tts.policy.spec import Pool, TTSServiceSpec
+from elastic_tts.policy.spot import in_backoff, update_backoff
+
+_EPS = 1e-9
+
+
+def capacity_per_replica(spec: TTSServiceSpec, pool: Pool) -> float:
+    """Capacity of one replica in the spec's metric unit, or 0 if it cannot meet the SLO."""
+    if pool.seconds_per_100_chars > spec.scaling.latency_slo_seconds + _EPS:
+        return 0.0
+    if spec.scaling.metric == "requests":
+        return pool.throughput / spec.scaling.characters_per_request
+    return pool.throughput
+
+
+def demand_of(spec: TTSServiceSpec, observation: Observation) -> float | None:
+    """Load wanted as capacity: the larger of the short and long rates over the target
+    utilisation. None when there is no usable rate."""
+    rates = [r for r in (observation.short_rate, observation.long_rate) if r is not None]
+    if not observation.metrics_available or not rates:
+        return None
+    return max(max(rates), 0.0) / spec.scaling.target_utilization
+
+
+@dataclass(frozen=True)
+class _Context:
+    spec: TTSServiceSpec
+    observation: Observation
+    now: float
+    schedule: ScheduleState
+    backoff: Mapping[str, Backoff]
+    capacity: Mapping[str, float]  # per replica, 0 when it does not count now
+
+
+def _options(ctx: _Context, floors: Mapping[str, int]) -> list[PoolOption]:
+    options = []
+    for pool in ctx.spec.pools.values():
+        bounds = ctx.schedule.bounds[pool.name]
+        low, high = bounds.low, bounds.high
+        if in_backoff(ctx.backoff, pool.name, ctx.now):
+            high = low
+        low = min(max(low, floors.get(pool.name, 0)), high)
+        options.append(
+            PoolOption(pool.name, ctx.capacity[pool.name], pool.cost_per_hour, low, high,
+                       pool.is_spot)
+        )
+    return options
+
+
+def _fallback_floors(ctx: _Context, demand: float) -> dict[str, int]:
+    """Raise each fallbackTo pool's floor by what its backed-off spot pool would carry."""
+    backed_off = [
+        p for p in ctx.spec.pools.values()
+        if p.fallback_to and in_backoff(ctx.backoff, p.name, ctx.now)
+    ]
+    if not backed_off:
+        return {}
+    healthy = _Context(ctx.spec, ctx.observation, ctx.now, ctx.schedule, {},
+                       _capacities(ctx.spec, {}, ctx.now))
+    plan = optimise(_options(healthy, {}), demand, ctx.spec.scaling.max_spot_fraction)
+    floors: dict[str, int] = {}
+    for pool in backed_off:
+        assert pool.fallback_to is not None
+        target_capacity = ctx.capacity[pool.fallback_to]
+        carried = plan.counts[pool.name] * healthy.capacity[pool.name]
+        if target_capacity > 0 and carried > 0:
+            floors[pool.fallback_to] = floors.get(pool.fallback_to, 0) + math.ceil(
+                carried / target_capacity - _EPS
+            )
+    return floors
+
+
+def _capacities(
+    spec: TTSServiceSpec, backoff: Mapping[str, Backoff], now: float
+) -> dict[str, float]:
+    return {
+        name: 0.0 if in_backoff(backoff, name, now) else capacity_per_replica(spec, pool)
+        for name, pool in spec.pools.items()
+    }
+
+
+def _admissible(options: list[PoolOption], counts: Mapping[str, int], demand: float,
+                fraction: float) -> Plan | None:
+    if set(counts) != {o.name for o in options}:
+        return None
+    if any(not o.low <= counts[o.name] <= o.high for o in options):
+        return None
+    plan = evaluate(options, dict(counts))
+    if not plan.covers(demand) or plan.spot_capacity > fraction * plan.capacity + _EPS:
+        return None
+    return plan
+
+
+def _stabilise(spec: TTSServiceSpec, memory: Memory, demand: float, now: float
+               ) -> tuple[float, tuple[tuple[float, float], ...], str]:
+    scaling = spec.scaling
+    horizon = max(scaling.scale_down_stabilization_seconds, scaling.scale_up_stabilization_seconds)
+    recent = tuple(s for s in memory.samples if now - horizon <= s[0] < now)
+    samples = (*recent, (now, demand))
+    up = min(d for t, d in samples if t >= now - scaling.scale_up_stabilization_seconds)
+    down = max(d for t, d in samples if t >= now - scaling.scale_down_stabilization_seconds)
+    sized = memory.sized_for
+    if not memory.targets or up > sized + _EPS:
+        return up, samples, "up"
+    if down < sized * (1 - scaling.tolerance) - _EPS:
+        return down, samples, "down"
+    if down < sized - _EPS:
+        return sized, samples, "tolerance"
+    return sized, samples, "stabilising" if demand < sized - _EPS else "steady"
+
+
+def _make_before_break(ctx: _Context, memory: Memory, targets: dict[str, int],
+                       demand: float) -> tuple[dict[str, int], Transition | None]:
+    states = {name: ctx.observation.pool(name) for name in ctx.spec.pools}
+    shrinking = [n for n, t in targets.items() if t < states[n].current]
+    growing = [n for n, t in targets.items() if t > states[n].ready and ctx.capacity[n] > 0]
+    if not shrinking or not growing:
+        return targets, None
+    ready_now = sum(states[n].ready * ctx.capacity[n] for n in targets)
+    ready_after = sum(min(t, states[n].ready) * ctx.capacity[n] for n, t in targets.items())
+    if ready_after + _EPS >= min(ready_now, demand):
+        return targets, None
+    if memory.transition is not None:
+        deadline = memory.transition.deadline
+    else:
+        cold = max(ctx.spec.pools[n].cold_start_seconds for n in growing)
+        deadline = ctx.now + cold + ctx.spec.scaling.transition_grace_seconds
+    if ctx.now >= deadline:
+        return targets, None
+    held = dict(targets)
+    for name in shrinking:
+        held[name] = min(states[name].current, ctx.schedule.bounds[name].high)
+    holding = {n: held[n] for n in shrinking if held[n] > targets[n]}
+    if not holding:
+        return targets, None
+    return held, Transition(holding, deadline)
+
+
+def _mode(spec: TTSServiceSpec, ctx: _Context, targets: Mapping[str, int]) -> Mode:
+    if ctx.schedule.mode == "shutdown":
+        return "shutdown"
+    if ctx.schedule.mode == "cpu-only":
+        return "cpu-only"
+    if any(in_backoff(ctx.backoff, p, ctx.now) for p in spec.pools):
+        return "fallback"
+    if any(spec.pools[n].is_gpu and t > 0 for n, t in targets.items()):
+        return "peak"
+    return "off-peak"
+
+
+def _cost(spec: TTSServiceSpec, targets: Mapping[str, int]) -> float:
+    return sum(spec.pools[n].cost_per_hour * t for n, t in targets.items())
+
+
+def _clamp(counts: Mapping[str, int], bounds: Mapping[str, Bounds]) -> dict[str, int]:
+    return {n: min(max(counts.get(n, 0), b.low), b.high) for n, b in bounds.items()}
+
+
+def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: float
+           ) -> Decision:
+    schedule = evaluate_schedule(spec, now)
+    backoff = update_backoff(spec, observation, memory.backoff, now)
+    ctx = _Context(spec, observation, now, schedule, backoff, _capacities(spec, backoff, now))
+    current = {n: observation.pool(n).current for n in spec.pools}
+    retry = {n: b.until for n, b in backoff.items() if now < b.until}
+
+    def finish(targets: dict[str, int], mode: Mode, demand: float | None, held: bool,
+               new_memory: Memory, notes: list[str]) -> Decision:
+        capacity = sum(t * ctx.capacity[n] for n, t in targets.items())
+        return Decision(
+            replicas=targets, mode=mode, cost_per_hour=round(_cost(spec, targets), 6),
+            reason=describe(spec, ctx.schedule, current, targets, notes),
+            demand=demand, capacity=capacity, window=schedule.window_name,
+            metrics_held=held, spot_backoff=retry, memory=new_memory,
+        )
+
+    if spec.paused:
+        return finish(dict(current), "paused", demand_of(spec, observation), False,
+                      memory, ["paused: replicas left as they are"])
+
+    demand = demand_of(spec, observation)
+    if demand is None:
+        missing = spec.scaling.on_metrics_unavailable
+        base = spec.scaling.fallback_replicas if missing == "fallbackReplicas" else current
+        targets = _clamp(base, schedule.bounds)
+        kept = Memory(memory.samples, memory.sized_for, targets, backoff, None)
+        what = "fallback replicas" if missing == "fallbackReplicas" else "holding replicas"
+        return finish(targets, _mode(spec, ctx, targets), None, True, kept,
+                      [f"metrics unavailable: {what}"])
+
+    sized, samples, direction = _stabilise(spec, memory, demand, now)
+    floors = _fallback_floors(ctx, sized)
+    options = _options(ctx, floors)
+    fraction = spec.scaling.max_spot_fraction
+    plan = optimise(options, sized, fraction)
+    previous = _admissible(options, memory.targets, sized, fraction)
+    if previous is not None and previous.cost <= plan.cost + _EPS:
+        plan = previous
+    targets, transition = _make_before_break(ctx, memory, dict(plan.counts), sized)
+
+    notes = _notes(spec, ctx, demand, sized, direction, plan, floors, transition)
+    new_memory = Memory(samples, sized, dict(plan.counts), backoff, transition)
+    return finish(targets, _mode(spec, ctx, targets), sized, False, new_memory, notes)
+
+
+def _notes(spec: TTSServiceSpec, ctx: _Context, demand: float, sized: float, direction: str,
+           plan: Plan, floors: Mapping[str, int], transition: Transition | None) -> list[str]:
+    unit = "chars/s" if spec.scaling.metric == "characters" else "req/s"
+    window = spec.scaling.scale_down_stabilization_seconds
+    notes = []
+    if direction == "stabilising":
+        notes.append(
+            f"demand {demand:.0f} {unit}, holding for {sized:.0f} seen in last {window:.0f}s"
+        )
+    elif direction == "tolerance":
+        notes.append(f"demand {demand:.0f} {unit} within tolerance of {sized:.0f}")
+    else:
+        notes.append(f"demand {sized:.0f} {unit}")
+    if ctx.schedule.mode == "shutdown":
+        pass  # the window explains the zero; "exceeds every ceiling" would be noise
+    elif not plan.covers(sized):
+        notes.append(f"exceeds every ceiling: capacity {plan.capacity:.0f} {unit}")
+    else:
+        at_ceiling = [
+            f"{o} ceiling {ctx.schedule.bounds[o].high * ctx.capacity[o]:.0f}"
+            for o, n in plan.counts.items()
+            if ctx.capacity[o] > 0 and n == ctx.schedule.bounds[o].high and n > 0
+        ]
+        if at_ceiling and direction == "up":
+            notes[-1] += " exceeds " + ", ".join(at_ceiling)
+    slow = [p.name for p in spec.pools.values() if capacity_per_replica(spec, p) == 0]
+    if slow:
+        notes.append(f"{', '.join(slow)} too slow for the SLO")
+    for pool, name in ctx.schedule.prewarm.items():
+        notes.append(f"prewarming {pool} for window {name!r}")
+    for name, entry in ctx.backoff.items():
+        if ctx.now < entry.until:
+            covered = spec.pools[name].fallback_to
+            via = f", covered by {covered}" if covered and covered in floors else ""
+            notes.append(f"{name} backed off ({entry.cause}) for "
+                         f"{entry.until - ctx.now:.0f}s{via}")
+    if any(p.is_spot for p in spec.pools.values()) and not any(
+        ctx.now < b.until for b in ctx.backoff.values()
+    ):
+        notes.append("spot healthy")
+    if transition is not None:
+        held = ", ".join(f"{n} at {c}" for n, c in transition.held.items())
+        notes.append(f"holding {held} until new capacity is Ready "
+                     f"(at most {transition.deadline - ctx.now:.0f}s)")
+    return notes

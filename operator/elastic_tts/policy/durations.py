@@ -1,0 +1,31 @@
+"""Duration strings used in the TTSService spec ("90s", "15m", "8h", "1h30m")."""
+
+from __future__ import annotations
+
+import re
+
+_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds in a duration: a whole number of seconds, or a string like ``1h30m``.
+
+    Raises ValueError with a message meant for the user.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like '8h' or '90m', got {value!r}")
+    if isinstance(value, int | float):
+        if value <= 0:
+            raise ValueError(f"must be positive, got {value}")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value.strip())
+        if match and any(match.groupdict().values()):
+            parts = match.groupdict()
+            seconds = (
+                int(parts["h"] or 0) * 3600 + int(parts["m"] or 0) * 60 + int(parts["s"] or 0)
+            )
+            if seconds > 0:
+                return float(seconds)
+            raise ValueError(f"must be positive, got {value!r}")
+    raise ValueError(f"expected a duration like '8h', '90m' or '1h30m', got {value!r}")
