@@ -164,10 +164,13 @@ def _make_before_break(ctx: _Context, memory: Memory, targets: dict[str, int],
         cold = max(ctx.spec.pools[n].cold_start_seconds for n in growing)
         deadline = ctx.now + cold + ctx.spec.scaling.transition_grace_seconds
     if ctx.now >= deadline:
-        return targets, None
+        # Remember the expired deadline, so the next tick does not start a new wait.
+        return targets, Transition({}, deadline)
     held = dict(targets)
     for name in shrinking:
-        held[name] = min(states[name].current, ctx.schedule.bounds[name].high)
+        # Only replicas that serve are worth keeping; Pending ones carry nothing.
+        keep = min(states[name].current, states[name].ready, ctx.schedule.bounds[name].high)
+        held[name] = max(targets[name], keep)
     holding = {n: held[n] for n in shrinking if held[n] > targets[n]}
     if not holding:
         return targets, None
@@ -281,7 +284,7 @@ def _notes(spec: TTSServiceSpec, ctx: _Context, demand: float, sized: float, dir
         ctx.now < b.until for b in ctx.backoff.values()
     ):
         notes.append("spot healthy")
-    if transition is not None:
+    if transition is not None and transition.held:
         held = ", ".join(f"{n} at {c}" for n, c in transition.held.items())
         notes.append(f"holding {held} until new capacity is Ready "
                      f"(at most {transition.deadline - ctx.now:.0f}s)")

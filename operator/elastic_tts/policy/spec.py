@@ -530,7 +530,9 @@ def load_spec(text: str, source: str = "spec") -> TTSServiceSpec:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise SpecError([f"{source}: not valid YAML{where}"]) from None
+        detail = getattr(exc, "problem", None)
+        raise SpecError([f"{source}: not valid YAML{where}" + (f": {detail}" if detail else "")]
+                        ) from None
     if not isinstance(data, Mapping):
         raise SpecError([f"{source}: the YAML must be a mapping, got {type(data).__name__}"])
     return parse_spec(data)
