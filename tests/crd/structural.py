@@ -149,12 +149,24 @@ def cel_errors(schema: Schema, obj: Any) -> list[str]:
     return errors
 
 
+def _with_object_meta(schema: Schema) -> Schema:
+    """The API server always allows apiVersion, kind and metadata at a resource's root."""
+    implicit = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+    }
+    return {**schema, "properties": {**implicit, **schema.get("properties", {})}}
+
+
 def validate(schema: Schema, obj: Any) -> list[str]:
-    """Every reason the API server would refuse ``obj``; empty when it would accept it.
+    """Every reason the API server would refuse the resource ``obj`` (validated against
+    its CRD's openAPIV3Schema); empty when it would accept it.
 
     CEL runs only on schema-valid objects: the object is refused either way, and a rule
     then never trips over a value of the wrong type.
     """
+    schema = _with_object_meta(schema)
     errors = schema_errors(schema, obj)
     if errors:
         return errors
