@@ -63,3 +63,9 @@ demo: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+# Regenerate what is copied or rendered from one source: the chart's CRD copy,
+# manifests/install.yaml and the worker PodMonitor (tests/chart checks they are current).
+.PHONY: manifests
+manifests: venv
+	$(BIN)/python manifests/generate.py
