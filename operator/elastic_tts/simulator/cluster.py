@@ -77,6 +77,7 @@ class PoolRuntime:
         self.billed = 0  # replicas costing money now (live + draining)
         self.heap: list[tuple[float, int, Replica]] = []
         self.interrupted = 0  # since the controller last looked
+        self.served = 0  # requests dispatched to this pool
         self.replica_seconds = 0.0
 
     def state(self, now: float) -> PoolState:
@@ -246,6 +247,12 @@ class Cluster:
             self.finish[index] = math.inf
             self.dispatch(index, now)
 
+    def interrupt_at(self, pool: str, when: float) -> None:
+        """Script an interruption of the pool's oldest live replica (for what-if runs and
+        tests; random interruptions are drawn when each spot replica starts)."""
+        victim = min(self.by_name[pool].live, key=lambda r: r.id)
+        self._schedule(when, _INTERRUPT, victim)
+
     def _shortage_end(self, now: float) -> float | None:
         at = bisect.bisect_right(self._shortage_starts, now) - 1
         if at >= 0 and now < self.spot.shortages[at][1]:
@@ -287,6 +294,7 @@ class Cluster:
         if end > replica.busy_until:
             replica.busy_until = end
         self.finish[index] = end
+        replica.pool.served += 1
         if replica.pool.spec.is_spot:
             replica.assigned.append(index)
 
