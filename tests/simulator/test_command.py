@@ -94,6 +94,7 @@ def test_cpu_only_is_left_out_when_it_cannot_meet_the_slo(capsys, small_trace, t
 def test_bad_files_exit_2_with_one_line(capsys, small_trace, argv, message):
     code, out, err = run(capsys, "simulate", "--trace", str(small_trace), *argv)
     assert code == 2
+    assert out == ""  # no half-printed table
     assert message in err
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
