@@ -10,6 +10,7 @@ import pytest
 from elastic_tts.simulator.cluster import CAPACITY_WEIGHTED, ROUND_ROBIN, Cluster, SpotConditions
 from elastic_tts.simulator.engine import simulate
 from elastic_tts.simulator.prometheus import PrometheusView
+from elastic_tts.simulator.trace import Trace
 
 from .helpers import Scripted, drive, pool, spec_of, steady_trace, trace_of
 
@@ -69,18 +70,24 @@ def test_billing_runs_until_a_removed_replica_has_drained():
     assert busy.cost == pytest.approx((25 + 40) * 0.001)
 
 
-def test_spot_interruption_with_notice_drains_then_kills_and_resends_the_rest():
+def interrupted_at_one_second(trace: Trace, notice: float) -> Cluster:
+    """One on-demand and one spot replica, Ready from 0; the spot one is interrupted at 1 s."""
     spec = spec_of({"od": pool(), "spot": pool(capacityType="spot", price=1.8, cold=60.0)})
-    trace = trace_of([0.0] * 8, [200] * 8)  # 2 s each; 4 land on each replica
     cluster = Cluster(spec.pools, trace.times, trace.chars, ROUND_ROBIN,
-                      SpotConditions(0.0, notice_seconds=3.0), seed=0, instant=True)
+                      SpotConditions(0.0, notice_seconds=notice), seed=0, instant=True)
     cluster.scale("od", 1, 0.0)
     cluster.scale("spot", 1, 0.0)
     cluster.instant = False
     cluster.interrupt_at("spot", 1.0)
     drive(cluster, trace, 10)
-    # spot had requests 1,3,5,7 finishing at 2,4,6,8; killed at 1+3=4: 5 and 7 are lost
-    # and resent at 4 to od, whose queue (0,2,4,6) runs until 8: they finish at 10, 12
+    return cluster
+
+
+def test_spot_interruption_with_notice_drains_then_kills_and_resends_the_rest():
+    # 2 s each; round-robin puts 0,2,4,6 on od and 1,3,5,7 on spot
+    cluster = interrupted_at_one_second(trace_of([0.0] * 8, [200] * 8), notice=3.0)
+    # spot's requests finish at 2,4,6,8; killed at 1+3=4: 5 and 7 are lost and resent at
+    # 4 to od, whose queue runs until 8: they finish at 10 and 12
     assert cluster.finish.tolist() == pytest.approx([2, 2, 4, 4, 6, 10, 8, 12])
     states = cluster.states(10.0)
     assert states["spot"].interrupted == 1
@@ -90,15 +97,7 @@ def test_spot_interruption_with_notice_drains_then_kills_and_resends_the_rest():
 
 
 def test_spot_interruption_without_notice_resends_in_flight_work_at_once():
-    spec = spec_of({"od": pool(), "spot": pool(capacityType="spot", price=1.8)})
-    trace = trace_of([0.0, 0.0], [300, 300])
-    cluster = Cluster(spec.pools, trace.times, trace.chars, ROUND_ROBIN,
-                      SpotConditions(0.0, notice_seconds=0.0), seed=0, instant=True)
-    cluster.scale("od", 1, 0.0)
-    cluster.scale("spot", 1, 0.0)
-    cluster.instant = False
-    cluster.interrupt_at("spot", 1.0)
-    drive(cluster, trace, 10)
+    cluster = interrupted_at_one_second(trace_of([0.0, 0.0], [300, 300]), notice=0.0)
     assert cluster.finish.tolist() == pytest.approx([3.0, 6.0])  # resent at 1, od free at 3
 
 
