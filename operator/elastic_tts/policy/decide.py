@@ -154,8 +154,12 @@ def _make_before_break(ctx: _Context, memory: Memory, targets: dict[str, int],
     growing = [n for n, t in targets.items() if t > states[n].ready and ctx.capacity[n] > 0]
     if not shrinking or not growing:
         return targets, None
-    ready_now = sum(states[n].ready * ctx.capacity[n] for n in targets)
-    ready_after = sum(min(t, states[n].ready) * ctx.capacity[n] for n, t in targets.items())
+    # Ready replicas of a spot pool in back-off still serve until they are removed, so
+    # they count here at their real capacity; otherwise one interruption would drop the
+    # whole spot pool before its fallback is Ready.
+    serving = _capacities(ctx.spec, {}, ctx.now)
+    ready_now = sum(states[n].ready * serving[n] for n in targets)
+    ready_after = sum(min(t, states[n].ready) * serving[n] for n, t in targets.items())
     if ready_after + _EPS >= min(ready_now, demand):
         return targets, None
     if memory.transition is not None:
