@@ -262,3 +262,18 @@ def test_memory_survives_json_so_a_restart_resumes_identically() -> None:
 def test_unreadable_memory_starts_afresh() -> None:
     assert Memory.from_dict({"samples": "garbage"}) == Memory()
     assert Memory.from_dict(None) == Memory()
+
+
+def test_an_interruption_never_drops_the_surviving_spot_replicas_at_once() -> None:
+    # Only spot shrinks here (no CPU to re-mix), so the hold depends on counting the
+    # backed-off pool's Ready replicas at their real capacity.
+    spec = build({"pools": {"gpu": dict(GPU), "gpu-spot": dict(three_pools()["pools"]["gpu-spot"])},
+                  "scaling": {"maxSpotFraction": 1.0}})
+    cluster = FakeCluster(spec)
+    ticks = drive(spec, cluster, [300.0] * 10, T0)
+    assert ticks[-1].decision.replicas == {"gpu": 0, "gpu-spot": 6}
+    cluster.interrupt("gpu-spot", 1)
+    before = cluster.ready_capacity(ticks[-1].now + 15)
+    after = drive(spec, cluster, [300.0], ticks[-1].now + 15, memory=ticks[-1].decision.memory)
+    assert after[0].decision.replicas == {"gpu": 6, "gpu-spot": 5}
+    assert cluster.ready_capacity(after[0].now) == before
