@@ -15,9 +15,13 @@ CPU = {"accelerator": "cpu", "capacityType": "on-demand", "costPerHour": 0.0877,
        "throughput": 26.3, "minReplicas": 0, "maxReplicas": 6, "coldStartSeconds": 30}
 
 
+# Capacity-weighted dispatch (an HTTPRoute), so mixes of GPU and CPU count in full.
+WEIGHTED = {"enabled": True, "gatewayRef": {"name": "gw"}}
+
+
 def three_pools(**scaling: Any) -> dict[str, Any]:
     return {"pools": {"gpu": dict(GPU), "gpu-spot": dict(SPOT), "cpu": dict(CPU)},
-            "scaling": scaling}
+            "scaling": scaling, "routing": dict(WEIGHTED)}
 
 
 def build(data: dict[str, Any], **changes: Any) -> TTSServiceSpec:

@@ -9,13 +9,14 @@ import pytest
 
 from elastic_tts.policy import Memory, Observation, PoolState, decide
 from tests.unit.cluster import FakeCluster, drive
-from tests.unit.specs import CPU, GPU, build, three_pools
+from tests.unit.specs import CPU, GPU, WEIGHTED, build, three_pools
 
 T0 = 1_795_000_000.0  # 2026-11-18, a fixed instant; no window is open in these specs
 
 
 def two_pools(**scaling: Any) -> dict[str, Any]:
-    return {"pools": {"gpu": dict(GPU), "cpu": dict(CPU, maxReplicas=3)}, "scaling": scaling}
+    return {"pools": {"gpu": dict(GPU), "cpu": dict(CPU, maxReplicas=3)}, "scaling": scaling,
+            "routing": dict(WEIGHTED)}
 
 
 @pytest.mark.parametrize(
@@ -268,7 +269,7 @@ def test_an_interruption_never_drops_the_surviving_spot_replicas_at_once() -> No
     # Only spot shrinks here (no CPU to re-mix), so the hold depends on counting the
     # backed-off pool's Ready replicas at their real capacity.
     spec = build({"pools": {"gpu": dict(GPU), "gpu-spot": dict(three_pools()["pools"]["gpu-spot"])},
-                  "scaling": {"maxSpotFraction": 1.0}})
+                  "scaling": {"maxSpotFraction": 1.0}, "routing": dict(WEIGHTED)})
     cluster = FakeCluster(spec)
     ticks = drive(spec, cluster, [300.0] * 10, T0)
     assert ticks[-1].decision.replicas == {"gpu": 0, "gpu-spot": 6}
@@ -277,3 +278,31 @@ def test_an_interruption_never_drops_the_surviving_spot_replicas_at_once() -> No
     after = drive(spec, cluster, [300.0], ticks[-1].now + 15, memory=ticks[-1].decision.memory)
     assert after[0].decision.replicas == {"gpu": 6, "gpu-spot": 5}
     assert cluster.ready_capacity(after[0].now) == before
+
+
+@pytest.mark.parametrize(
+    ("label", "load", "weighted", "round_robin"),
+    [
+        # 143 chars/s wanted. Weighted: 1 GPU + 3 CPU. Round-robin would give each of those
+        # 4 replicas 36 chars/s, more than a CPU replica's 26.3, so it picks 2 GPUs.
+        ("mixes only when the slowest keeps up", 100.0, {"gpu": 1, "cpu": 3}, {"gpu": 2, "cpu": 0}),
+        ("thin traffic is CPU either way", 30.0, {"gpu": 0, "cpu": 2}, {"gpu": 0, "cpu": 2}),
+    ],
+)
+def test_round_robin_dispatch_without_routing(label: str, load: float, weighted: dict[str, int],
+                                              round_robin: dict[str, int]) -> None:
+    with_route = build(two_pools())
+    plain = build({**two_pools(), "routing": {"enabled": False}})
+    assert decide(with_route, Observation(load, load), Memory(), T0).replicas == weighted, label
+    decision = decide(plain, Observation(load, load), Memory(), T0)
+    assert decision.replicas == round_robin, label
+    assert decision.capacity >= load / 0.7
+
+
+def test_round_robin_capacity_counts_the_slowest_replica() -> None:
+    plain = build({**two_pools(), "routing": {"enabled": False}})
+    running = {"gpu": PoolState(current=1, ready=1), "cpu": PoolState(current=3, ready=3)}
+    decision = decide(plain, Observation(100.0, 100.0, running), Memory(), T0)
+    # 1 GPU + 3 CPU behind a plain Service serve 4 x 26.3 = 105 chars/s, not 162.
+    assert decision.memory.targets == {"gpu": 2, "cpu": 0}
+    assert decision.replicas["cpu"] == 3  # still held until the GPUs are Ready

@@ -85,3 +85,48 @@ def test_six_pools_large_ceilings_stays_exact() -> None:
     assert optimise(small, 500, 0.6).cost == pytest.approx(brute_force(small, 500, 0.6).cost)
     plan = optimise(options, 2500, 0.6)
     assert plan.capacity >= 2500 and plan.spot_capacity <= 0.6 * plan.capacity + 1e-9
+
+
+def brute_force_round_robin(options: list[PoolOption], demand: float,
+                            fraction: float) -> tuple[float, float]:
+    """(best coverage, its cheapest cost) when every replica in use gets an equal share."""
+    import itertools
+
+    from elastic_tts.policy.optimise import round_robin_capacity
+
+    capacity = {o.name: o.capacity for o in options}
+    best: tuple[float, float] | None = None
+    for relax in (fraction, 1.0):
+        for combo in itertools.product(*[range(o.low, o.high + 1) for o in options]):
+            counts = {o.name: n for o, n in zip(options, combo, strict=True)}
+            served = round_robin_capacity(counts, capacity)
+            used = [o for o in options if counts[o.name] > 0 and o.capacity > 0]
+            spot = sum(counts[o.name] for o in used if o.spot)
+            if spot > relax * sum(counts[o.name] for o in used) + 1e-9:
+                continue
+            cost = sum(counts[o.name] * o.cost for o in options)
+            key = (-min(served, demand), cost)
+            if best is None or key[0] < best[0] - 1e-9 or (
+                    abs(key[0] - best[0]) <= 1e-9 and key[1] < best[1] - 1e-9):
+                best = key
+        if best is not None:
+            break
+    assert best is not None
+    return -best[0], best[1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    options=st.lists(pool_options, min_size=1, max_size=3, unique_by=lambda o: o.name),
+    demand=st.floats(0, 400),
+    fraction=st.sampled_from([0.0, 0.5, 1.0]),
+)
+def test_round_robin_optimiser_equals_brute_force(options: list[PoolOption], demand: float,
+                                                  fraction: float) -> None:
+    from elastic_tts.policy.optimise import optimise_round_robin, round_robin_capacity
+
+    plan = optimise_round_robin(options, demand, fraction)
+    covered, cost = brute_force_round_robin(options, demand, fraction)
+    served = round_robin_capacity(plan.counts, {o.name: o.capacity for o in options})
+    assert min(served, demand) == pytest.approx(covered, abs=1e-6)
+    assert plan.cost == pytest.approx(cost, abs=1e-6)

@@ -40,7 +40,8 @@ def specs(draw: st.DrawFn, windows: bool = False) -> TTSServiceSpec:
             "throughput": draw(st.floats(30, 120)), "coldStartSeconds": 120,
             "fallbackTo": draw(st.sampled_from(on_demand)),
         }
-    data: dict[str, Any] = {"pools": pools, "scaling": {
+    data: dict[str, Any] = {"pools": pools, "routing": draw(st.sampled_from([
+        {"enabled": False}, {"enabled": True, "gatewayRef": {"name": "gw"}}])), "scaling": {
         "targetUtilization": draw(st.sampled_from([0.5, 0.7, 0.9])),
         "maxSpotFraction": draw(st.sampled_from([0.0, 0.5, 0.7, 1.0])),
         "latencySLOSeconds": draw(st.sampled_from([2.0, 5.0])),
@@ -60,8 +61,20 @@ steady_loads = st.lists(st.floats(0, 400), min_size=5, max_size=40)
 
 
 def max_capacity(spec: TTSServiceSpec) -> float:
-    return sum(p.max_replicas * capacity_per_replica(spec, p) for p in spec.pools.values()
-               if not p.is_spot)
+    """The most the on-demand pools can serve: in full behind an HTTPRoute; behind a plain
+    Service, every replica in use at the slowest one's speed (slower pools left out)."""
+    pools = [(p, capacity_per_replica(spec, p)) for p in spec.pools.values() if not p.is_spot]
+    if spec.routing.enabled:
+        return sum(p.max_replicas * c for p, c in pools)
+    spot_floors = [capacity_per_replica(spec, p) for p in spec.pools.values()
+                   if p.is_spot and p.min_replicas > 0]
+    best = 0.0
+    for speed in {c for _, c in pools if c > 0}:
+        if any(0 < c < speed and p.min_replicas > 0 for p, c in pools) or any(
+                0 < c < speed for c in spot_floors):
+            continue
+        best = max(best, speed * sum(p.max_replicas for p, c in pools if c >= speed))
+    return best
 
 
 @settings(max_examples=60, deadline=None)

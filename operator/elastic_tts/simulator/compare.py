@@ -8,7 +8,7 @@ gives the same figures.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -113,8 +113,11 @@ def compare(trace: Trace, spec: TTSServiceSpec, *, dispatch: str | None = None, 
             prometheus=prometheus, progress=progress)
     if both_dispatches and len(spec.pools) > 1:
         other = ROUND_ROBIN if chosen == CAPACITY_WEIGHTED else CAPACITY_WEIGHTED
+        # The engine plans for the dispatch it is told about (spec.routing), so the other
+        # row is the same service with routing switched, as a user would deploy it.
+        routed = replace(spec, routing=replace(spec.routing, enabled=other == CAPACITY_WEIGHTED))
         comparison.other_dispatch = simulate(
-            trace, spec, ElasticTTS(spec), dispatch=other, spot=spot, seed=seed,
+            trace, routed, ElasticTTS(routed), dispatch=other, spot=spot, seed=seed,
             prometheus=prometheus, progress=progress)
     comparison.elapsed = time.perf_counter() - started
     return comparison
