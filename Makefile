@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv system-deps lint typecheck importlint check test test-all bench demo worker clean
 
 help:
-	@echo "make demo      run the main job"
+	@echo "make demo      run the main job: elastic-tts simulate on the built-in day"
 	@echo "make test      install what is needed, then lint, type-check and run the tests"
 	@echo "make test-all  every tier, slow ones included"
 	@echo "make bench     run the benchmarks"
@@ -55,13 +55,12 @@ test-all: system-deps venv check
 
 bench: system-deps venv
 	$(BIN)/python bench/bench_decide.py
+	$(BIN)/python bench/bench_simulate.py
 	$(BIN)/python bench/bench_worker.py
 
 demo: venv
-	@for load in 0 40 150 410 900; do \
-	  $(BIN)/elastic-tts explain --spec manifests/examples/full.yaml --load $$load \
-	    --at 2026-11-23T12:00:00+08:00; echo; \
-	done
+	$(BIN)/elastic-tts simulate --plot out/simulate.png
+	@echo "timeline PNG: $(CURDIR)/out/simulate.png"
 
 # The worker with real Mandarin speech from espeak-ng: web UI at /, API at /tts.
 worker: system-deps venv
@@ -69,3 +68,9 @@ worker: system-deps venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+# Regenerate what is copied or rendered from one source: the chart's CRD copy,
+# manifests/install.yaml and the worker PodMonitor (tests/chart checks they are current).
+.PHONY: manifests
+manifests: venv
+	$(BIN)/python manifests/generate.py

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from elastic_tts.policy import Memory, Observation, PoolState, SpecError, decide
 from elastic_tts.policy.spec import METRICS
+from elastic_tts.simulator.command import add_simulate
 from elastic_tts.specfile import load_spec_file
 
 EXIT_USAGE = 2
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # Each subcommand adds its own parser and sets `func`; later issues append here.
-    for add in (add_explain,):
+    for add in (add_explain, add_simulate):
         add(sub)
     return parser
 

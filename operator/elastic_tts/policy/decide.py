@@ -33,7 +33,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from elastic_tts.policy.model import Backoff, Decision, Memory, Mode, Observation, Transition
-from elastic_tts.policy.optimise import Plan, PoolOption, evaluate, optimise
+from elastic_tts.policy.optimise import (
+    Plan,
+    PoolOption,
+    evaluate,
+    optimise,
+    optimise_round_robin,
+    round_robin_capacity,
+)
 from elastic_tts.policy.reason import describe
 from elastic_tts.policy.schedule import Bounds, ScheduleState, evaluate_schedule
 from elastic_tts.policy.spec import Pool, TTSServiceSpec
@@ -69,6 +76,23 @@ class _Context:
     backoff: Mapping[str, Backoff]
     capacity: Mapping[str, float]  # per replica, 0 when it does not count now
 
+    @property
+    def round_robin(self) -> bool:
+        # Without a capacity-weighted HTTPRoute, the one Service spreads requests evenly
+        # over Ready replicas, so a slow replica in the mix limits every replica.
+        return not self.spec.routing.enabled
+
+    def solve(self, options: list[PoolOption], demand: float) -> Plan:
+        fraction = self.spec.scaling.max_spot_fraction
+        if self.round_robin:
+            return optimise_round_robin(options, demand, fraction)
+        return optimise(options, demand, fraction)
+
+    def serving(self, counts: Mapping[str, int], capacity: Mapping[str, float]) -> float:
+        if self.round_robin:
+            return round_robin_capacity(counts, capacity)
+        return sum(n * capacity[name] for name, n in counts.items())
+
 
 def _options(ctx: _Context, floors: Mapping[str, int]) -> list[PoolOption]:
     options = []
@@ -95,7 +119,7 @@ def _fallback_floors(ctx: _Context, demand: float) -> dict[str, int]:
         return {}
     healthy = _Context(ctx.spec, ctx.observation, ctx.now, ctx.schedule, {},
                        _capacities(ctx.spec, {}, ctx.now))
-    plan = optimise(_options(healthy, {}), demand, ctx.spec.scaling.max_spot_fraction)
+    plan = healthy.solve(_options(healthy, {}), demand)
     floors: dict[str, int] = {}
     for pool in backed_off:
         assert pool.fallback_to is not None
@@ -117,13 +141,21 @@ def _capacities(
     }
 
 
-def _admissible(options: list[PoolOption], counts: Mapping[str, int], demand: float,
-                fraction: float) -> Plan | None:
+def _admissible(ctx: _Context, options: list[PoolOption], counts: Mapping[str, int],
+                demand: float) -> Plan | None:
+    """The previous targets as a plan, if they are still within bounds and still cover
+    the demand within the spot fraction; else None."""
     if set(counts) != {o.name for o in options}:
         return None
     if any(not o.low <= counts[o.name] <= o.high for o in options):
         return None
     plan = evaluate(options, dict(counts))
+    if ctx.round_robin:  # every replica in use counts at the slowest one's speed
+        used = [o for o in options if counts[o.name] > 0 and o.capacity > 0]
+        speed = min((o.capacity for o in used), default=0.0)
+        spot = sum(counts[o.name] * speed for o in used if o.spot)
+        plan = Plan(plan.counts, plan.cost, ctx.serving(counts, ctx.capacity), spot)
+    fraction = ctx.spec.scaling.max_spot_fraction
     if not plan.covers(demand) or plan.spot_capacity > fraction * plan.capacity + _EPS:
         return None
     return plan
@@ -154,8 +186,12 @@ def _make_before_break(ctx: _Context, memory: Memory, targets: dict[str, int],
     growing = [n for n, t in targets.items() if t > states[n].ready and ctx.capacity[n] > 0]
     if not shrinking or not growing:
         return targets, None
-    ready_now = sum(states[n].ready * ctx.capacity[n] for n in targets)
-    ready_after = sum(min(t, states[n].ready) * ctx.capacity[n] for n, t in targets.items())
+    # Ready replicas of a spot pool in back-off still serve until they are removed, so
+    # they count here at their real capacity; otherwise one interruption would drop the
+    # whole spot pool before its fallback is Ready.
+    serving = _capacities(ctx.spec, {}, ctx.now)
+    ready_now = ctx.serving({n: states[n].ready for n in targets}, serving)
+    ready_after = ctx.serving({n: min(t, states[n].ready) for n, t in targets.items()}, serving)
     if ready_after + _EPS >= min(ready_now, demand):
         return targets, None
     if memory.transition is not None:
@@ -164,10 +200,13 @@ def _make_before_break(ctx: _Context, memory: Memory, targets: dict[str, int],
         cold = max(ctx.spec.pools[n].cold_start_seconds for n in growing)
         deadline = ctx.now + cold + ctx.spec.scaling.transition_grace_seconds
     if ctx.now >= deadline:
-        return targets, None
+        # Remember the expired deadline, so the next tick does not start a new wait.
+        return targets, Transition({}, deadline)
     held = dict(targets)
     for name in shrinking:
-        held[name] = min(states[name].current, ctx.schedule.bounds[name].high)
+        # Only replicas that serve are worth keeping; Pending ones carry nothing.
+        keep = min(states[name].current, states[name].ready, ctx.schedule.bounds[name].high)
+        held[name] = max(targets[name], keep)
     holding = {n: held[n] for n in shrinking if held[n] > targets[n]}
     if not holding:
         return targets, None
@@ -204,7 +243,7 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
 
     def finish(targets: dict[str, int], mode: Mode, demand: float | None, held: bool,
                new_memory: Memory, notes: list[str]) -> Decision:
-        capacity = sum(t * ctx.capacity[n] for n, t in targets.items())
+        capacity = ctx.serving(targets, ctx.capacity)
         return Decision(
             replicas=targets, mode=mode, cost_per_hour=round(_cost(spec, targets), 6),
             reason=describe(spec, ctx.schedule, current, targets, notes),
@@ -229,9 +268,8 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
     sized, samples, direction = _stabilise(spec, memory, demand, now)
     floors = _fallback_floors(ctx, sized)
     options = _options(ctx, floors)
-    fraction = spec.scaling.max_spot_fraction
-    plan = optimise(options, sized, fraction)
-    previous = _admissible(options, memory.targets, sized, fraction)
+    plan = ctx.solve(options, sized)
+    previous = _admissible(ctx, options, memory.targets, sized)
     if previous is not None and previous.cost <= plan.cost + _EPS:
         plan = previous
     targets, transition = _make_before_break(ctx, memory, dict(plan.counts), sized)
@@ -281,7 +319,7 @@ def _notes(spec: TTSServiceSpec, ctx: _Context, demand: float, sized: float, dir
         ctx.now < b.until for b in ctx.backoff.values()
     ):
         notes.append("spot healthy")
-    if transition is not None:
+    if transition is not None and transition.held:
         held = ", ".join(f"{n} at {c}" for n, c in transition.held.items())
         notes.append(f"holding {held} until new capacity is Ready "
                      f"(at most {transition.deadline - ctx.now:.0f}s)")

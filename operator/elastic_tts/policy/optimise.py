@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 _EPS = 1e-9
 
@@ -153,6 +153,47 @@ def _search(options: Sequence[PoolOption], demand: float, fraction: float) -> Pl
     result.update({o.name: n for o, n in zip(free, best[0][1], strict=True)})
     ordered = {o.name: result[o.name] for o in options}
     return evaluate(options, ordered)
+
+
+def optimise_round_robin(options: Sequence[PoolOption], demand: float,
+                         max_spot_fraction: float) -> Plan:
+    """The same problem behind a plain Service, which spreads requests evenly over the
+    Ready replicas: a mix then serves (replicas in use) × (capacity of the slowest one).
+
+    Exact by enumeration of the slowest speed in use: for each candidate speed c, pools
+    slower than c stay at zero (a floor above zero rules c out), faster ones count as c
+    per replica, and the usual optimiser solves that. The best over every c wins.
+    """
+    speeds = sorted({o.capacity for o in options if o.capacity > 0})
+    demand = max(demand, 0.0)
+    for fraction in (max_spot_fraction, 1.0):  # drop the spot fraction only if nothing meets it
+        best: Plan | None = None
+        for speed in speeds:
+            if any(0 < o.capacity < speed and o.low > 0 for o in options):
+                continue
+            equalised = [
+                o if o.capacity <= 0
+                else replace(o, capacity=0.0, high=0) if o.capacity < speed
+                else replace(o, capacity=speed)
+                for o in options
+            ]
+            plan = _search(equalised, demand, fraction)
+            if plan is None:
+                continue
+            if best is None or _better(_key(plan.cost, plan.capacity, demand),
+                                       _key(best.cost, best.capacity, demand)):
+                best = plan
+        if best is not None:
+            return best
+    return optimise(options, demand, max_spot_fraction)  # no pool counts towards capacity
+
+
+def round_robin_capacity(counts: Mapping[str, int], capacity: Mapping[str, float]) -> float:
+    """What a mix serves when every Ready replica gets an equal share of requests."""
+    used = [name for name, n in counts.items() if n > 0 and capacity[name] > 0]
+    if not used:
+        return 0.0
+    return sum(counts[name] for name in used) * min(capacity[name] for name in used)
 
 
 def brute_force(options: Sequence[PoolOption], demand: float, max_spot_fraction: float) -> Plan:

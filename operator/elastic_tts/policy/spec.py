@@ -29,6 +29,11 @@ WINDOW_MODES: tuple[WindowMode, ...] = ("normal", "shutdown", "cpu-only")
 ON_METRICS_UNAVAILABLE: tuple[OnMetricsUnavailable, ...] = ("hold", "fallbackReplicas")
 ENGINES = ("modelscope", "espeak")
 POOL_NAME_MAX = 40  # leaves room for "<service>-<pool>" within the 63-char label limit
+# Upper bounds the CRD states too: the API server refuses CEL rules over unbounded maps
+# and lists (their estimated cost exceeds the budget), so the model must agree on them.
+MAX_POOLS = 12
+MAX_WINDOWS = 32
+_POOL_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 DEFAULT_COLD_START = {"gpu": 120.0, "cpu": 30.0}
 
 
@@ -221,6 +226,10 @@ class _Reader:
     def duration(self, key: str, default: float) -> float:
         if key not in self.data:
             return default
+        if isinstance(self.data[key], float):
+            # The CRD types durations as int-or-string; the API server refuses 1.5.
+            self.problem(key, f"whole seconds or a string like '90m', got {self.data[key]!r}")
+            return default
         try:
             return parse_duration(self.data[key])
         except ValueError as exc:
@@ -303,6 +312,8 @@ def _parse_pools(reader: _Reader) -> dict[str, Pool]:
         reader.problem("pools", "is required: at least one pool")
     elif not raw:
         reader.problem("pools", "must name at least one pool")
+    elif len(raw) > MAX_POOLS:
+        reader.problem("pools", f"at most {MAX_POOLS} pools, got {len(raw)}")
     pools: dict[str, Pool] = {}
     for name, body in raw.items():
         path = f"{reader.path}.pools.{name}"
@@ -331,11 +342,12 @@ def _parse_pools(reader: _Reader) -> dict[str, Pool]:
 
 
 def _valid_pool_name(name: str) -> bool:
+    # ASCII only: the name becomes part of Deployment names and label values.
     return (
         0 < len(name) <= POOL_NAME_MAX
-        and name[0].isalnum()
-        and name[-1].isalnum()
-        and all(c.islower() or c.isdigit() or c == "-" for c in name)
+        and name[0] != "-"
+        and name[-1] != "-"
+        and all(c in _POOL_NAME_CHARS for c in name)
     )
 
 
@@ -408,6 +420,8 @@ def _parse_schedule(reader: _Reader, pools: Mapping[str, Pool]) -> Schedule:
     if not isinstance(raw_windows, list):
         reader.problem("windows", "must be a list")
         raw_windows = []
+    elif len(raw_windows) > MAX_WINDOWS:
+        reader.problem("windows", f"at most {MAX_WINDOWS} windows, got {len(raw_windows)}")
     windows: list[Window] = []
     seen: set[str] = set()
     for index, body in enumerate(raw_windows):
@@ -530,7 +544,9 @@ def load_spec(text: str, source: str = "spec") -> TTSServiceSpec:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise SpecError([f"{source}: not valid YAML{where}"]) from None
+        detail = getattr(exc, "problem", None)
+        raise SpecError([f"{source}: not valid YAML{where}" + (f": {detail}" if detail else "")]
+                        ) from None
     if not isinstance(data, Mapping):
         raise SpecError([f"{source}: the YAML must be a mapping, got {type(data).__name__}"])
     return parse_spec(data)

@@ -1,0 +1,149 @@
+"""`elastic-tts simulate`: replay a trace through every policy and compare them.
+
+The heavy imports (numpy, matplotlib) happen when the command runs, so `explain` keeps
+working on an install without the `operator` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+EXIT_USAGE = 2
+DEFAULT_PLOT = "out/simulate.png"
+DISPATCHES = ("capacity-weighted", "round-robin")
+
+
+def positive_number(flag: str) -> Callable[[str], float]:
+    from elastic_tts.cli import non_negative_number
+
+    parse_non_negative = non_negative_number(flag)
+
+    def parse(text: str) -> float:
+        value = parse_non_negative(text)
+        if value == 0:
+            raise argparse.ArgumentTypeError(f"{flag} must be greater than 0, got {text!r}")
+        return value
+
+    return parse
+
+
+def add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from elastic_tts.cli import non_negative_number
+
+    parser = sub.add_parser(
+        "simulate",
+        help="replay a traffic trace and compare elastic-tts with the usual alternatives",
+        description="Replay a trace (default: a built-in diurnal day) through elastic-tts, "
+        "static GPU, HPA, KEDA, CPU-only and a hindsight oracle on a simulated cluster; "
+        "print cost, SLO attainment and latency per policy, and draw a timeline.",
+    )
+    parser.add_argument("--trace", help="CSV: 'timestamp,characters' or the Azure LLM trace "
+                        "format 'TIMESTAMP,ContextTokens,GeneratedTokens'")
+    parser.add_argument("--spec", help="TTSService YAML to simulate (default: built-in pools)")
+    parser.add_argument("--scale", type=positive_number("--scale"), default=1.0,
+                        help="multiply the request rate by K")
+    parser.add_argument("--speedup", type=positive_number("--speedup"), default=1.0,
+                        help="replay K times faster (compress time)")
+    parser.add_argument("--seed", type=_seed, default=1, help="seed for spot events")
+    parser.add_argument("--dispatch", choices=DISPATCHES,
+                        help="how requests spread over ready replicas (default: "
+                        "capacity-weighted when spec.routing.enabled, else round-robin)")
+    parser.add_argument("--spot-interruption-rate", type=non_negative_number(
+        "--spot-interruption-rate"), default=0.05, metavar="PER_HOUR",
+        help="Poisson interruptions per spot replica-hour (default 0.05)")
+    parser.add_argument("--spot-notice", type=non_negative_number("--spot-notice"),
+                        default=120.0, metavar="SECONDS",
+                        help="interruption notice (default 120, AWS; 30 on GCP; 0 none)")
+    parser.add_argument("--spot-shortages-per-day", type=non_negative_number(
+        "--spot-shortages-per-day"), default=2.0, metavar="N",
+        help="spot capacity shortages per day, Poisson (default 2)")
+    parser.add_argument("--spot-shortage-minutes", type=positive_number(
+        "--spot-shortage-minutes"), default=20.0, metavar="MINUTES",
+        help="mean length of a shortage (default 20)")
+    parser.add_argument("--plot", default=DEFAULT_PLOT, metavar="PNG",
+                        help=f"where to write the timeline (default {DEFAULT_PLOT})")
+    parser.add_argument("--no-plot", action="store_true", help="do not draw the timeline")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run_simulate)
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed must not be negative, got {text!r}")
+    return value
+
+
+def _fail(message: str) -> int:
+    print(f"elastic-tts: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    try:
+        from elastic_tts.simulator.compare import SpotWeather, compare, runs_planned
+        from elastic_tts.simulator.defaults import default_spec
+        from elastic_tts.simulator.report import render_table, to_json
+        from elastic_tts.simulator.trace import TraceError, builtin_day, scale, speedup
+        from elastic_tts.simulator.tracefile import load_trace_file
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("numpy", "matplotlib", "tqdm"):
+            raise
+        return _fail(f"simulate needs {exc.name}: pip install 'elastic-tts[operator]'")
+    from elastic_tts.specfile import load_spec_file
+
+    spec = load_spec_file(args.spec) if args.spec else default_spec()
+    try:
+        if args.trace:
+            trace = load_trace_file(args.trace, spec.schedule.timezone)
+        else:
+            trace = builtin_day(spec.schedule.timezone)
+        trace = speedup(scale(trace, args.scale), args.speedup)
+    except TraceError as exc:
+        return _fail(str(exc))
+    weather = SpotWeather(args.spot_interruption_rate, args.spot_notice,
+                          args.spot_shortages_per_day, args.spot_shortage_minutes)
+    bar = _progress_bar(enabled=not args.json and sys.stderr.isatty(),
+                        total=int(trace.duration) * runs_planned(spec))
+    try:
+        comparison = compare(trace, spec, dispatch=args.dispatch, seed=args.seed,
+                             weather=weather, progress=bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    plot = None if args.no_plot else _write_plot(comparison, Path(args.plot))
+    if isinstance(plot, int):
+        return plot
+    if args.json:
+        print(json.dumps(to_json(comparison, plot), ensure_ascii=False))
+    else:
+        print(render_table(comparison, plot))
+    return 0
+
+
+def _write_plot(comparison: Any, path: Path) -> str | int:
+    from elastic_tts.simulator.plot import render_png
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(render_png(comparison))
+    except OSError as exc:
+        return _fail(f"--plot {path}: cannot write: {exc.strerror or exc}")
+    return str(path)
+
+
+def _progress_bar(enabled: bool, total: int) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="sim-s", unit_scale=True, file=sys.stderr, leave=False,
+                desc="simulating")

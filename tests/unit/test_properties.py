@@ -1,0 +1,134 @@
+"""The engine's invariants (design.md §4) as Hypothesis properties over random specs and
+load sequences, driven tick by tick through the fake cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from elastic_tts.policy import TTSServiceSpec, parse_spec
+from elastic_tts.policy.decide import capacity_per_replica
+from elastic_tts.policy.schedule import evaluate_schedule
+from tests.unit.cluster import FakeCluster, drive
+
+T0 = 1_795_000_000.0
+EPS = 1e-6
+
+
+@st.composite
+def specs(draw: st.DrawFn, windows: bool = False) -> TTSServiceSpec:
+    count = draw(st.integers(1, 4))
+    pools: dict[str, Any] = {}
+    for index in range(count):
+        low = draw(st.integers(0, 2))
+        pools[f"p{index}"] = {
+            "accelerator": draw(st.sampled_from(["gpu", "cpu"])),
+            "capacityType": "on-demand",
+            "minReplicas": low,
+            "maxReplicas": low + draw(st.integers(0, 5)),
+            "costPerHour": draw(st.floats(0.05, 1.0)),
+            "throughput": draw(st.floats(15, 120)),
+            "coldStartSeconds": draw(st.sampled_from([0, 30, 120])),
+        }
+    on_demand = list(pools)
+    if draw(st.booleans()):
+        pools["spot"] = {
+            "accelerator": "gpu", "capacityType": "spot", "minReplicas": 0,
+            "maxReplicas": draw(st.integers(1, 6)), "costPerHour": draw(st.floats(0.05, 0.5)),
+            "throughput": draw(st.floats(30, 120)), "coldStartSeconds": 120,
+            "fallbackTo": draw(st.sampled_from(on_demand)),
+        }
+    data: dict[str, Any] = {"pools": pools, "routing": draw(st.sampled_from([
+        {"enabled": False}, {"enabled": True, "gatewayRef": {"name": "gw"}}])), "scaling": {
+        "targetUtilization": draw(st.sampled_from([0.5, 0.7, 0.9])),
+        "maxSpotFraction": draw(st.sampled_from([0.0, 0.5, 0.7, 1.0])),
+        "latencySLOSeconds": draw(st.sampled_from([2.0, 5.0])),
+    }}
+    if windows:
+        data["schedule"] = {"windows": [
+            {"name": "a", "start": "*/20 * * * *", "duration": "10m",
+             "pools": {"p0": {"minReplicas": 1, "maxReplicas": 3}}},
+            {"name": "b", "start": "5-59/30 * * * *", "duration": "7m",
+             "mode": draw(st.sampled_from(["shutdown", "cpu-only", "normal"]))},
+        ]}
+    return parse_spec(data)
+
+
+loads = st.lists(st.one_of(st.floats(0, 400), st.none()), min_size=5, max_size=40)
+steady_loads = st.lists(st.floats(0, 400), min_size=5, max_size=40)
+
+
+def max_capacity(spec: TTSServiceSpec) -> float:
+    """The most the on-demand pools can serve: in full behind an HTTPRoute; behind a plain
+    Service, every replica in use at the slowest one's speed (slower pools left out)."""
+    pools = [(p, capacity_per_replica(spec, p)) for p in spec.pools.values() if not p.is_spot]
+    if spec.routing.enabled:
+        return sum(p.max_replicas * c for p, c in pools)
+    spot_floors = [capacity_per_replica(spec, p) for p in spec.pools.values()
+                   if p.is_spot and p.min_replicas > 0]
+    best = 0.0
+    for speed in {c for _, c in pools if c > 0}:
+        if any(0 < c < speed and p.min_replicas > 0 for p, c in pools) or any(
+                0 < c < speed for c in spot_floors):
+            continue
+        best = max(best, speed * sum(p.max_replicas for p, c in pools if c >= speed))
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(spec=specs(windows=True), sequence=loads)
+def test_targets_stay_within_floors_and_ceilings(spec: TTSServiceSpec,
+                                                 sequence: list[float | None]) -> None:
+    for tick in drive(spec, FakeCluster(spec), sequence, T0, interval=45):
+        bounds = evaluate_schedule(spec, tick.now).bounds
+        for name, target in tick.decision.replicas.items():
+            assert bounds[name].low <= target <= bounds[name].high, (name, tick.now)
+
+
+@settings(max_examples=60, deadline=None)
+@given(spec=specs(), sequence=steady_loads)
+def test_capacity_covers_demand_when_the_ceilings_allow(spec: TTSServiceSpec,
+                                                        sequence: list[float]) -> None:
+    # Spot is left out of the bound, so the claim holds even with spot backed off.
+    ceiling = max_capacity(spec)
+    for tick in drive(spec, FakeCluster(spec), list(sequence), T0):
+        wanted = tick.observation.short_rate / spec.scaling.target_utilization
+        assert tick.decision.capacity + EPS >= min(wanted, ceiling)
+
+
+@settings(max_examples=60, deadline=None)
+@given(spec=specs(), load=st.floats(0, 400), ticks=st.integers(5, 60))
+def test_a_constant_load_never_oscillates(spec: TTSServiceSpec, load: float, ticks: int) -> None:
+    decisions = [t.decision.replicas for t in drive(spec, FakeCluster(spec), [load] * ticks, T0)]
+    assert all(d == decisions[0] for d in decisions)
+
+
+@settings(max_examples=60, deadline=None)
+@given(spec=specs(), sequence=steady_loads)
+def test_no_scale_down_before_the_window_has_passed(spec: TTSServiceSpec,
+                                                    sequence: list[float]) -> None:
+    window = spec.scaling.scale_down_stabilization_seconds
+    ceiling = max_capacity(spec)
+    history: list[tuple[float, float]] = []
+    for tick in drive(spec, FakeCluster(spec), list(sequence), T0):
+        history.append((tick.now, tick.observation.short_rate / spec.scaling.target_utilization))
+        recent = max(d for t, d in history if tick.now - window <= t)
+        assert tick.decision.capacity + EPS >= min(recent, ceiling)
+
+
+@settings(max_examples=80, deadline=None)
+@given(spec=specs(), sequence=steady_loads, interval=st.sampled_from([15, 40]))
+def test_serving_capacity_never_drops_during_a_transition(
+    spec: TTSServiceSpec, sequence: list[float], interval: int
+) -> None:
+    cluster = FakeCluster(spec)
+    memory = None
+    for index, load in enumerate(sequence):
+        now = T0 + index * interval
+        before = cluster.ready_capacity(now)
+        tick = drive(spec, cluster, [load], now, memory=memory)[0]
+        memory = tick.decision.memory
+        after = cluster.ready_capacity(now)  # removals are immediate, additions are not
+        assert after + EPS >= min(before, tick.decision.demand or 0.0), (index, before, after)
