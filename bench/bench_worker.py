@@ -126,7 +126,10 @@ def raw_espeak(espeak: str, corpus: Sequence[str], concurrency: int) -> float:
             str(prosody.pitch), "-a", str(prosody.amplitude), "-b", "1", "--stdin", "--stdout"]
 
     def one(text: str) -> None:
-        subprocess.run(args, input=text.encode(), capture_output=True, check=True)
+        # As `espeak-ng ... --stdout > file.wav` would: the output goes to a file.
+        with tempfile.TemporaryFile() as out:
+            subprocess.run(args, input=text.encode(), stdout=out, stderr=subprocess.DEVNULL,
+                           check=True)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
@@ -182,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000,
                         help="requests per overhead measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per espeak comparison")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per espeak comparison")
     parser.add_argument("--quick", action="store_true", help="a fast, rough run")
     args = parser.parse_args(argv)
     requests, rounds = (300, 1) if args.quick else (args.requests, args.rounds)
