@@ -12,7 +12,7 @@ from tts_worker.cache import CachedAudio, CacheKey
 from tts_worker.engines import EngineError
 from tts_worker.errors import ApiError
 from tts_worker.openapi import build_openapi
-from tts_worker.state import FAILED, READY, WorkerState, current_state
+from tts_worker.state import WorkerState, current_state
 from tts_worker.validation import parse_tts_request
 
 log = logging.getLogger(__name__)
@@ -72,16 +72,9 @@ def _count_request(response: Response) -> Response:
 
 
 def _check_serving(state: WorkerState) -> None:
-    retry_after = state.settings.retry_after
-    if state.drain.draining:
-        raise ApiError(503, "draining", "this worker is shutting down; retry on another",
-                       retry_after=retry_after)
-    if state.status == FAILED:
-        raise ApiError(503, "engine_failed", f"the engine failed to load: {state.error}",
-                       retry_after=retry_after)
-    if state.status != READY:
-        raise ApiError(503, "engine_loading", "the engine is still loading",
-                       retry_after=retry_after)
+    problem = state.unavailable()
+    if problem is not None:
+        raise ApiError(503, *problem, retry_after=state.settings.retry_after)
 
 
 def _audio_response(item: CachedAudio, fmt: str, *, hit: bool) -> Response:

@@ -9,7 +9,7 @@ from flask import Flask
 
 from tts_worker import api, ops, ui
 from tts_worker.cache import AudioCache
-from tts_worker.config import DEFAULTS, ENV_PREFIX, ConfigError, Settings, settings_from_mapping
+from tts_worker.config import ConfigError, Settings, load_settings
 from tts_worker.engines import EngineSettings, UnknownEngine, create_engine
 from tts_worker.errors import register_error_handlers
 from tts_worker.metrics import WorkerMetrics
@@ -23,11 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     engine starts loading in the background; /readyz answers 200 once it is warm.
     """
     app = Flask(__name__, static_folder="static")
-    app.config.from_mapping(DEFAULTS)
-    app.config.from_prefixed_env(ENV_PREFIX)
-    if config:
-        app.config.update(config)
-    settings = settings_from_mapping(app.config)
+    settings = load_settings(config, into=app.config)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
 

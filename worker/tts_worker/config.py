@@ -94,13 +94,15 @@ class Settings:
         return math.ceil(self.drain_timeout + self.drain_linger) + 5
 
 
-def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+def load_settings(overrides: Mapping[str, Any] | None = None,
+                  into: Config | None = None) -> Settings:
     """Defaults, then `TTS_*` environment variables, then `overrides` (keys as in DEFAULTS).
 
     Environment values are parsed as JSON where they parse, as Flask's `from_prefixed_env`
-    does, so `TTS_MAX_CHARS=300` is a number.
+    does, so `TTS_MAX_CHARS=300` is a number. `into` is the Config to fill (an app's);
+    without one, a scratch Config is used.
     """
-    config = Config(root_path=".")
+    config = into if into is not None else Config(root_path=".")
     config.from_mapping(DEFAULTS)
     config.from_prefixed_env(ENV_PREFIX)
     if overrides:

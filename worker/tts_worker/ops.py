@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from tts_worker.errors import error_response
-from tts_worker.state import FAILED, READY, current_state
+from tts_worker.state import FAILED, current_state
 
 bp = Blueprint("ops", __name__)
 
@@ -23,12 +23,9 @@ def healthz() -> Response:
 def readyz() -> Response:
     """Ready when the engine is loaded and warm, and not while draining."""
     state = current_state()
-    if state.drain.draining:
-        return error_response(503, "draining", "this worker is shutting down")
-    if state.status == FAILED:
-        return error_response(503, "engine_failed", f"the engine failed to load: {state.error}")
-    if state.status != READY:
-        return error_response(503, "engine_loading", "the engine is still loading")
+    problem = state.unavailable()
+    if problem is not None:
+        return error_response(503, *problem)
     return jsonify({"status": "ready", "engine": state.engine.name,
                     "device": state.engine.device})
 

@@ -93,6 +93,16 @@ class WorkerState:
         self.error: str | None = None
         self._loaded = threading.Event()
 
+    def unavailable(self) -> tuple[str, str] | None:
+        """Why this process cannot serve now, as (error code, message); None if it can."""
+        if self.drain.draining:
+            return "draining", "this worker is shutting down; retry on another"
+        if self.status == FAILED:
+            return "engine_failed", f"the engine failed to load: {self.error}"
+        if self.status != READY:
+            return "engine_loading", "the engine is still loading"
+        return None
+
     def start_loading(self) -> None:
         """Load the engine in the background; /readyz says when it is done.
 
