@@ -97,7 +97,7 @@ def test_the_concurrency_limit_answers_429(start: ServerFactory) -> None:
 
 
 def test_sigterm_drains_without_dropping_in_flight_requests(start: ServerFactory) -> None:
-    server = start({"TTS_FAKE_DELAY": "2.5", "TTS_MAX_CONCURRENCY": "6",
+    server = start({"TTS_FAKE_DELAY": "4", "TTS_MAX_CONCURRENCY": "6",
                     "TTS_CACHE_ENTRIES": "0", "TTS_DRAIN_LINGER": "0.5"}, workers=2)
     texts = [f"正在进行的请求{i}" for i in range(6)]
     with ThreadPoolExecutor(6) as pool:
