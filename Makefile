@@ -9,13 +9,14 @@ APT_PACKAGES := prometheus espeak-ng chromium sox
 APT_PROBES   := prometheus espeak-ng chromium sox
 PYTEST_ARGS ?=
 
-.PHONY: help venv system-deps lint typecheck importlint check test test-all bench demo clean
+.PHONY: help venv system-deps lint typecheck importlint check test test-all bench demo worker clean
 
 help:
 	@echo "make demo      run the main job: elastic-tts simulate on the built-in day"
 	@echo "make test      install what is needed, then lint, type-check and run the tests"
 	@echo "make test-all  every tier, slow ones included"
 	@echo "make bench     run the benchmarks"
+	@echo "make worker    run the TTS worker on http://localhost:8080 (espeak engine)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,10 +56,15 @@ test-all: system-deps venv check
 bench: system-deps venv
 	$(BIN)/python bench/bench_decide.py
 	$(BIN)/python bench/bench_simulate.py
+	$(BIN)/python bench/bench_worker.py
 
 demo: venv
 	$(BIN)/elastic-tts simulate --plot out/simulate.png
 	@echo "timeline PNG: $(CURDIR)/out/simulate.png"
+
+# The worker with real Mandarin speech from espeak-ng: web UI at /, API at /tts.
+worker: system-deps venv
+	$(BIN)/elastic-tts-worker serve --port 8080 --engine espeak
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
