@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.chart import chart_files as cf
+from tts_worker.metric_names import COMMON_LABELS
 
 PROM = cf.ROOT / "manifests" / "prometheus"
 
@@ -50,8 +51,11 @@ def test_scrape_config_and_podmonitor_label_series_alike() -> None:
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
     operator = _target_labels(endpoint["relabelings"], "sourceLabels", "targetLabel")
     assert plain == operator
-    assert plain["tts_service"] == "__meta_kubernetes_pod_label_elastictts_io_service"
-    assert plain["tts_pool"] == "__meta_kubernetes_pod_label_elastictts_io_pool"
+    assert plain == {"namespace": "__meta_kubernetes_namespace",
+                     "pod": "__meta_kubernetes_pod_name"}
+    # The worker's own labels select one service and pool; a target label of the same name
+    # would push them aside (exported_service), so no relabelling may write them.
+    assert not set(plain) & set(COMMON_LABELS)
 
 
 def test_dashboard_queries_use_the_metric_contract() -> None:
@@ -59,6 +63,10 @@ def test_dashboard_queries_use_the_metric_contract() -> None:
 
     dashboard = json.loads((cf.CHART / "files" / "dashboard.json").read_text("utf-8"))
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    # Worker series are selected by the worker's own labels (the metrics contract).
+    assert f'{COMMON_LABELS[0]}=~"$service"' in exprs
+    assert f"by ({COMMON_LABELS[0]}, {COMMON_LABELS[1]})" in exprs
+    assert "tts_service" not in exprs and "tts_pool" not in exprs
     for metric in (
         "tts_characters_total",
         "tts_requests_total",
