@@ -22,11 +22,14 @@ def operator_task(*, namespaces: Collection[str] = (), clusterwide: bool = False
                   peering_name: str = PEERING_NAME, stop_flag: Any = None,
                   ready_flag: Any = None) -> Coroutine[None, None, None]:
     """The operator as a coroutine. With peering (the default) a second replica waits as
-    a standby and takes over when the active one stops renewing its peering record."""
+    a standby and takes over when the active one stops renewing its peering record; the
+    peering object (kopf.dev ClusterKopfPeering, or KopfPeering per namespace) must exist.
+    A named peering is mandatory in kopf, so standalone runs pass no name."""
     return kopf.operator(
         registry=kopf.get_default_registry(),
         namespaces=list(namespaces), clusterwide=clusterwide, standalone=standalone,
-        peering_name=peering_name, liveness_endpoint=liveness_endpoint,
+        peering_name=None if standalone else peering_name,
+        liveness_endpoint=liveness_endpoint,
         stop_flag=stop_flag, ready_flag=ready_flag,
     )
 

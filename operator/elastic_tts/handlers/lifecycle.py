@@ -29,8 +29,9 @@ KOPF_PREFIX = f"kopf.{GROUP}"
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    # kopf's own "handler succeeded" chatter stays in the logs; Events carry only ours.
-    settings.posting.level = logging.WARNING
+    # Events carry our transitions and kopf's handler failures; per-tick warnings
+    # (metrics still missing) stay in the logs instead of flooding Events.
+    settings.posting.level = logging.ERROR
     # Keep kopf's bookkeeping in annotations under our own prefix, and status clean.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
