@@ -9,6 +9,7 @@ its garbage collector) does and KMock does not; nothing else is changed:
 - the scale subresource of Deployments: GET/PATCH .../scale speak autoscaling/v1 Scale
   and PATCH changes only .spec.replicas;
 - labelSelector (equality terms) on list requests;
+- JSON-patch `test` preconditions failing with 422, as kopf expects;
 - cascading deletion over ownerReferences, which in a real cluster is the garbage
   collector in kube-controller-manager, run here a moment after the owner goes;
 - the cluster-scoped namespace list/watch (``/api/v1/namespaces``), whose path KMock 0.8
@@ -82,6 +83,8 @@ class ApiServer(kmock.KubernetesEmulator):
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         data = request.data if isinstance(request.data, dict) else None
         stored = self._stored(request) if request.name else None
+        if request.action == action.UPDATE and isinstance(request.data, list) and stored:
+            self._json_patch_preconditions(request.data, stored.raw)
         if request.action == action.CREATE and data is not None:
             meta = data.setdefault("metadata", {})
             if not meta.get("name") and meta.get("generateName"):
@@ -121,6 +124,21 @@ class ApiServer(kmock.KubernetesEmulator):
             asyncio.get_running_loop().call_later(0.05, lambda: asyncio.ensure_future(
                 self._collect_garbage(uid)))
         return response
+
+    @staticmethod
+    def _json_patch_preconditions(ops: list[Any], current: dict[str, Any]) -> None:
+        """A failed `test` op is 422 Unprocessable Entity, which kopf reads as "newer
+        changes are pending, retry on the next cycle" (KMock answers 500). A passing
+        patch gets a new resourceVersion like any other write."""
+        version = current.get("metadata", {}).get("resourceVersion")
+        for op in ops:
+            if op.get("op") == "test" and op.get("path") == "/metadata/resourceVersion" \
+                    and op.get("value") != version:
+                raise kmock.KubernetesError(
+                    status=422, reason="Invalid",
+                    message=f"the object has been modified: resourceVersion {version}")
+        ops.append({"op": "replace", "path": "/metadata/resourceVersion",
+                    "value": str(next(_RV))})
 
     @staticmethod
     def _scale(deployment: dict[str, Any]) -> dict[str, Any]:
