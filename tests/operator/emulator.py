@@ -2,9 +2,9 @@
 
 `ApiServer` extends the emulator, in the tests only, with what a real API server (and
 its garbage collector) does and KMock does not; nothing else is changed:
-- metadata.name from generateName, metadata.uid, resourceVersion, creationTimestamp on create; resourceVersion on every
-  write; metadata.generation bumped when spec changes (as for CRDs with a status
-  subresource);
+- metadata.name from generateName; metadata.uid, resourceVersion, creationTimestamp on
+  create; resourceVersion on every write; metadata.generation bumped when spec
+  changes (as for CRDs with a status subresource);
 - the status subresource: a PATCH to .../status changes only .status;
 - the scale subresource of Deployments: GET/PATCH .../scale speak autoscaling/v1 Scale
   and PATCH changes only .spec.replicas;
@@ -172,7 +172,8 @@ class ApiServer(kmock.KubernetesEmulator):
             if any(ref.get("uid") == owner_uid for ref in refs):
                 doomed.append((resource, namespace, name))
         for resource, namespace, name in doomed:
-            base = "/api/v1" if resource.group == "" else f"/apis/{resource.group}/{resource.version}"
+            group = resource.group
+            base = "/api/v1" if group == "" else f"/apis/{group}/{resource.version}"
             where = f"/namespaces/{namespace}" if namespace else ""
             await self.delete(f"{base}{where}/{resource.plural}/{name}")
 

@@ -21,7 +21,7 @@ from elastic_tts.reconcile.kinds import (
 from elastic_tts.reconcile.ports import Kind
 from tests.operator.cluster import FakeKubelet, OperatorThread, wait_for
 from tests.operator.prom import Exporter, Prometheus, free_port
-from tests.operator.specs import CPU, GPU, SPOT, tts
+from tests.operator.specs import GPU, SPOT, tts
 
 EVENTS = Kind("v1", "events", "Event")
 
@@ -86,7 +86,8 @@ def test_create_renders_children_with_the_right_shape(
     assert gpu_pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert gpu_pod["nodeSelector"] == {"node.kubernetes.io/instance-type": "g4dn.xlarge"}
     assert gpu_pod["tolerations"][0]["key"] == "nvidia.com/gpu"
-    cpu_env = {e["name"]: e.get("value") for e in cpu["spec"]["template"]["spec"]["containers"][0]["env"]}
+    cpu_container = cpu["spec"]["template"]["spec"]["containers"][0]
+    cpu_env = {e["name"]: e.get("value") for e in cpu_container["env"]}
     assert cpu_env["CUDA_VISIBLE_DEVICES"] == ""
     service = wait_for("the Service", lambda: cluster.get(SERVICES, namespace, "shape"))
     assert service["spec"]["selector"] == {"elastictts.io/service": "shape"}
@@ -149,8 +150,8 @@ def test_spot_pending_falls_back_to_on_demand_then_returns_to_spot(
     cluster.create(TTSSERVICES, namespace, tts(
         "spot", prometheus.url, pools={"gpu": GPU, "spot": SPOT},
         scaling={"maxSpotFraction": 0.7}))
-    wait_for("spot replicas asked for", lambda: (replicas(cluster, namespace, "spot-spot") or 0) > 0,
-             timeout=40)
+    wait_for("spot replicas asked for",
+             lambda: (replicas(cluster, namespace, "spot-spot") or 0) > 0, timeout=40)
     fallback = wait_for("SpotFallback", lambda: (condition(cluster, namespace, "spot",
                                                            "SpotFallback") or {})
                         .get("status") == "True" and condition(cluster, namespace, "spot",
