@@ -54,6 +54,7 @@ test-all: system-deps venv check
 
 bench: system-deps venv
 	$(BIN)/python bench/bench_decide.py
+	$(BIN)/python bench/bench_operator.py
 
 demo: venv
 	@for load in 0 40 150 410 900; do \

@@ -55,7 +55,13 @@ def _matches(obj: dict[str, Any], selector: str) -> bool:
 
 
 class ApiServer(kmock.KubernetesEmulator):
+    REQUEST_LOG = 64
+
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        # KMock logs every request for assertions and re-scans that log to route each new
+        # one, so cost grows with all traffic so far. Nothing here asserts on the request
+        # log; keeping its tail keeps the emulator's cost per request flat.
+        del self._requests[:-self.REQUEST_LOG]
         if raw_request.path.rstrip("/") == "/api/v1/namespaces":
             return await self._serve_namespaces(raw_request)
         return await super().__call__(raw_request)
@@ -233,3 +239,12 @@ class EmulatorThread:
             self.url = str(http.url).rstrip("/")
             self._ready.set()
             await self._stop.wait()
+
+
+if __name__ == "__main__":  # `python -m tests.operator.emulator`: serve until stdin closes
+    import sys
+
+    emulator = EmulatorThread().start()
+    print(emulator.url, flush=True)
+    sys.stdin.read()
+    emulator.stop()
