@@ -21,7 +21,6 @@ from elastic_tts.reconcile.children import ensure_children
 from elastic_tts.reconcile.kinds import GROUP, PLURAL, VERSION
 from elastic_tts.reconcile.ports import ApiError, Conflict
 from elastic_tts.reconcile.render import render_children
-from elastic_tts.reconcile.status import set_condition
 from elastic_tts.reconcile.tick import ServiceRef, parse_spec
 
 KOPF_PREFIX = f"kopf.{GROUP}"
@@ -49,19 +48,17 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
 def reconcile_children(body: kopf.Body, name: str, namespace: str | None, spec: kopf.Spec,
-                       status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch,
                        logger: kopf.Logger, **_: Any) -> dict[str, str]:
+    """Render and converge the children. Status (the InvalidSpec condition included) is
+    written by the control loop alone: a second writer here would race it, and kopf
+    re-applies a deferred patch.status later, putting back conditions the loop has
+    since changed."""
     namespace = namespace or ""  # TTSService is namespaced; kopf types it optional
     started = time.perf_counter()
-    now = time.time()
     try:
         parsed = parse_spec(name, dict(spec))
     except SpecError as exc:
         message = "; ".join(exc.problems)
-        patch.status["conditions"] = set_condition(
-            status.get("conditions"), reasons.INVALID_SPEC, True, reasons.SPEC_INVALID,
-            message, now)
-        patch.status["observedGeneration"] = meta.get("generation")
         kopf.event(body, type="Warning", reason=reasons.INVALID_SPEC_EVENT, message=message)
         metrics.ERRORS.labels(namespace, name, "InvalidSpec").inc()
         raise kopf.PermanentError(f"invalid spec: {message}") from None
@@ -77,10 +74,6 @@ def reconcile_children(body: kopf.Body, name: str, namespace: str | None, spec: 
         raise kopf.TemporaryError(f"API error, retrying: {exc}", delay=10) from exc
     finally:
         metrics.RECONCILE_SECONDS.labels("children").observe(time.perf_counter() - started)
-    patch.status["conditions"] = set_condition(
-        status.get("conditions"), reasons.INVALID_SPEC, False, reasons.SPEC_VALID,
-        "spec accepted", now)
-    patch.status["observedGeneration"] = meta.get("generation")
     changed = {k: v for k, v in outcome.items() if v != "unchanged"}
     if changed:
         logger.info("children: %s", ", ".join(f"{k} {v}" for k, v in changed.items()))
