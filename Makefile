@@ -57,6 +57,7 @@ bench: system-deps venv
 	$(BIN)/python bench/bench_decide.py
 	$(BIN)/python bench/bench_simulate.py
 	$(BIN)/python bench/bench_worker.py
+	$(BIN)/python bench/bench_operator.py
 
 demo: venv
 	$(BIN)/elastic-tts simulate --plot out/simulate.png

@@ -1,0 +1,133 @@
+"""Tick cost of the operator with N TTSServices against the KMock API server.
+
+For N = 50, 200, 500: every service gets its children (2 Deployments with one Ready pod
+each, Service, PDB) and load series in a real Prometheus; then one full round of ticks
+runs, as the daemons would within one interval: observe (2 lists + 3 PromQL queries),
+decide, apply, write status. Printed per N: median wall time and CPU time of one
+service's tick, the round's total CPU (what must fit in one core per interval), and the
+operator process's RSS (the emulator runs in its own process, and is not counted).
+
+Goal: 500 services within a 15 s interval on one core, RSS <= 200 MB.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import kopf  # noqa: E402
+
+import elastic_tts.handlers  # noqa: E402,F401  (the operator's full import footprint)
+from elastic_tts.adapters.kube import PykubeCluster  # noqa: E402
+from elastic_tts.adapters.prometheus import PrometheusMetrics  # noqa: E402
+from elastic_tts.reconcile.children import ensure_children  # noqa: E402
+from elastic_tts.reconcile.kinds import PODS, TTSSERVICES  # noqa: E402
+from elastic_tts.reconcile.render import render_children  # noqa: E402
+from elastic_tts.reconcile.tick import ServiceRef, Ticker, TickSettings, parse_spec  # noqa: E402
+from tests.operator.prom import Exporter, Prometheus  # noqa: E402
+from tests.operator.specs import CPU, GPU, tts  # noqa: E402
+
+SIZES = (50, 200, 500)
+INTERVAL = 15.0
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_emulator() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, "-m", "tests.operator.emulator"], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def populate(cluster: PykubeCluster, ns: str, n: int, prom_url: str,
+             exporter: Exporter) -> None:
+    for i in range(n):
+        name = f"svc-{i:03d}"
+        exporter.set_load(name, "cpu", 10 + (i % 7) * 40)
+        owner = cluster.create(TTSSERVICES, ns, tts(name, prom_url, pools={"gpu": GPU,
+                                                                          "cpu": CPU}))
+        spec = parse_spec(name, owner["spec"])
+        ensure_children(cluster, ns, name, render_children(name, spec),
+                        lambda objs, o=owner: kopf.adopt(objs, owner=o), prune_kinds=())
+        for pool in ("gpu", "cpu"):
+            cluster.create(PODS, ns, {
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": f"{name}-{pool}-0",
+                             "labels": {"elastictts.io/service": name,
+                                        "elastictts.io/pool": pool}},
+                "spec": {"nodeName": "node-1"},
+                "status": {"phase": "Running",
+                           "conditions": [{"type": "Ready", "status": "True"}]}})
+
+
+def one_round(ticker: Ticker, cluster: PykubeCluster, ns: str, n: int
+              ) -> tuple[list[float], list[float]]:
+    walls, cpus = [], []
+    for i in range(n):
+        name = f"svc-{i:03d}"
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        body = cluster.get(TTSSERVICES, ns, name) or {}
+        ref = ServiceRef(name, ns, body["metadata"].get("generation"))
+        result = ticker.tick(ref, body["spec"], body.get("status") or {}, time.time(),
+                             lambda objs, o=body: kopf.adopt(objs, owner=o))
+        ticker.write_status(ref, body.get("status") or {}, result.status)
+        walls.append(time.perf_counter() - wall0)
+        cpus.append(time.process_time() - cpu0)
+    return walls, cpus
+
+
+def main() -> int:
+    exporter = Exporter()
+    prometheus = Prometheus(exporter.port)
+    print("operator tick cost (KMock API server over HTTP, real Prometheus)")
+    print(f"{'services':>8} {'tick wall ms':>13} {'tick CPU ms':>12} {'round wall s':>13} "
+          f"{'round CPU s':>12} {'RSS MB':>7}  goal: round CPU < {INTERVAL:.0f} s, RSS <= 200",
+          flush=True)
+    try:
+        for n in SIZES:
+            proc, url = start_emulator()
+            with tempfile.TemporaryDirectory() as tmp:
+                config = Path(tmp) / "config"
+                config.write_text(
+                    "apiVersion: v1\nkind: Config\ncurrent-context: e\n"
+                    f"clusters: [{{name: e, cluster: {{server: '{url}'}}}}]\n"
+                    "contexts: [{name: e, context: {cluster: e, user: u}}]\n"
+                    "users: [{name: u, user: {token: t}}]\n")
+                os.environ["KUBECONFIG"] = str(config)
+                cluster = PykubeCluster.from_env()
+                ns = f"bench-{n}"
+                populate(cluster, ns, n, prometheus.url, exporter)
+                time.sleep(3)  # a few scrapes, so the queries return series
+                ticker = Ticker(cluster, PrometheusMetrics(), TickSettings())
+                one_round(ticker, cluster, ns, n)  # warm: first status write is the largest
+                walls, cpus = one_round(ticker, cluster, ns, n)
+            proc.communicate("", timeout=30)
+            wall, cpu = statistics.median(walls) * 1000, statistics.median(cpus) * 1000
+            rss = rss_mb()
+            ok = "ok" if sum(cpus) < INTERVAL and rss <= 200 else "MISSED"
+            print(f"{n:>8} {wall:>13.2f} {cpu:>12.2f} {sum(walls):>13.2f} {sum(cpus):>12.2f} "
+                  f"{rss:>7.1f}  {ok}", flush=True)
+    finally:
+        prometheus.close()
+        exporter.close()
+    print("tick wall includes waiting for the emulator (its own process, same cores); "
+          "tick CPU is the operator's own work")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""`Cluster` over pykube-ng's HTTPClient: raw JSON in and out, no object models.
+
+Raw dicts keep a 500-service tick cheap (no model (de)serialisation) and map one to one
+onto what the reconcile layer renders. Patches are JSON merge patches
+(``application/merge-patch+json``), which every resource, custom ones included, accepts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import pykube
+import requests
+
+from elastic_tts.reconcile.ports import ApiError, Conflict, Kind, Manifest
+
+MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
+
+
+class PykubeCluster:
+    def __init__(self, api: pykube.HTTPClient) -> None:
+        self._api = api
+
+    @classmethod
+    def from_env(cls, timeout: float = 10.0) -> PykubeCluster:
+        """In-cluster service account, else $KUBECONFIG or ~/.kube/config."""
+        return cls(pykube.HTTPClient(pykube.KubeConfig.from_env(), timeout=timeout))
+
+    @staticmethod
+    def _url(kind: Kind, name: str | None, subresource: str | None) -> str:
+        parts = [kind.plural]
+        if name:
+            parts.append(name)
+        if subresource:
+            parts.append(subresource)
+        return "/".join(parts)
+
+    def _call(self, method: str, kind: Kind, namespace: str | None, name: str | None = None,
+              subresource: str | None = None, **kwargs: Any) -> requests.Response:
+        try:
+            response: requests.Response = self._api.request(
+                method, version=kind.api_version,
+                namespace=namespace if kind.namespaced else None,
+                url=self._url(kind, name, subresource), **kwargs)
+        except requests.RequestException as exc:
+            raise ApiError(0, f"{method} {kind.plural}: {exc}") from exc
+        if response.status_code >= 400 and response.status_code != 404:
+            message = _message(response)
+            error = Conflict if response.status_code == 409 else ApiError
+            raise error(response.status_code, f"{method} {kind.plural}/{name or ''}: {message}")
+        return response
+
+    def get(self, kind: Kind, namespace: str | None, name: str,
+            subresource: str | None = None) -> Manifest | None:
+        response = self._call("GET", kind, namespace, name, subresource)
+        return None if response.status_code == 404 else dict(response.json())
+
+    def list(self, kind: Kind, namespace: str | None,
+             labels: Mapping[str, str] | None = None) -> list[Manifest]:
+        params = {"labelSelector": ",".join(f"{k}={v}" for k, v in labels.items())} \
+            if labels else None
+        response = self._call("GET", kind, namespace, params=params)
+        if response.status_code == 404:
+            raise ApiError(404, f"{kind.api_version}/{kind.plural} is not served")
+        return list(response.json().get("items") or [])
+
+    def create(self, kind: Kind, namespace: str | None, body: Manifest) -> Manifest:
+        response = self._call("POST", kind, namespace, data=json.dumps(body),
+                              headers={"Content-Type": "application/json"})
+        if response.status_code == 404:
+            raise ApiError(404, f"{kind.api_version}/{kind.plural} is not served")
+        return dict(response.json())
+
+    def patch(self, kind: Kind, namespace: str | None, name: str, patch: Manifest,
+              subresource: str | None = None) -> Manifest:
+        response = self._call("PATCH", kind, namespace, name, subresource,
+                              data=json.dumps(patch), headers=MERGE_PATCH)
+        if response.status_code == 404:
+            raise ApiError(404, f"{kind.kind} {namespace}/{name} not found")
+        return dict(response.json())
+
+    def delete(self, kind: Kind, namespace: str | None, name: str) -> bool:
+        body = json.dumps({"kind": "DeleteOptions", "apiVersion": "v1",
+                           "propagationPolicy": "Background"})
+        response = self._call("DELETE", kind, namespace, name, data=body,
+                              headers={"Content-Type": "application/json"})
+        return response.status_code != 404
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        return str(response.json().get("message") or response.reason)
+    except ValueError:
+        return response.text[:200] or str(response.reason)

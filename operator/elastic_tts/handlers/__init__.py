@@ -1,0 +1,37 @@
+"""kopf handlers of the elastic-tts operator. Importing this module registers them, so
+both ``kopf run -m elastic_tts.handlers`` and ``elastic-tts run`` work.
+
+`operator_task` is the one way the operator is started: the CLI runs it under
+``kopf.run``'s loop, tests run it in a thread against the emulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Coroutine
+from typing import Any
+
+import kopf
+
+from elastic_tts.handlers import autoscaler, lifecycle
+
+PEERING_NAME = "elastic-tts"
+
+
+def operator_task(*, namespaces: Collection[str] = (), clusterwide: bool = False,
+                  standalone: bool = False, liveness_endpoint: str | None = None,
+                  peering_name: str = PEERING_NAME, stop_flag: Any = None,
+                  ready_flag: Any = None) -> Coroutine[None, None, None]:
+    """The operator as a coroutine. With peering (the default) a second replica waits as
+    a standby and takes over when the active one stops renewing its peering record; the
+    peering object (kopf.dev ClusterKopfPeering, or KopfPeering per namespace) must exist.
+    A named peering is mandatory in kopf, so standalone runs pass no name."""
+    return kopf.operator(
+        registry=kopf.get_default_registry(),
+        namespaces=list(namespaces), clusterwide=clusterwide, standalone=standalone,
+        peering_name=None if standalone else peering_name,
+        liveness_endpoint=liveness_endpoint,
+        stop_flag=stop_flag, ready_flag=ready_flag,
+    )
+
+
+__all__ = ["PEERING_NAME", "autoscaler", "lifecycle", "operator_task"]

@@ -1,0 +1,88 @@
+"""kopf handlers for the TTSService lifecycle: settings, login, create/update/resume.
+
+Create, update and resume render the children and converge them; children carry
+ownerReferences (kopf.adopt), so deleting the TTSService deletes them through the
+garbage collector and no finalizer is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import kopf
+
+from elastic_tts import operator_metrics as metrics
+from elastic_tts.handlers import runtime
+from elastic_tts.policy import SpecError
+from elastic_tts.reconcile import reasons
+from elastic_tts.reconcile.children import ensure_children
+from elastic_tts.reconcile.kinds import GROUP, PLURAL, VERSION
+from elastic_tts.reconcile.ports import ApiError, Conflict
+from elastic_tts.reconcile.render import render_children
+from elastic_tts.reconcile.tick import ServiceRef, parse_spec
+
+KOPF_PREFIX = f"kopf.{GROUP}"
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Events carry our transitions and kopf's handler failures; per-tick warnings
+    # (metrics still missing) stay in the logs instead of flooding Events.
+    settings.posting.level = logging.ERROR
+    # Keep kopf's bookkeeping in annotations under our own prefix, and status clean.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=KOPF_PREFIX, key="last-handled-configuration")
+    settings.persistence.finalizer = f"{GROUP}/kopf-finalizer"
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    # The same source as the adapters: in-cluster service account, else kubeconfig.
+    return kopf.login_via_pykube(**kwargs)
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+def reconcile_children(body: kopf.Body, name: str, namespace: str | None, spec: kopf.Spec,
+                       logger: kopf.Logger, **_: Any) -> dict[str, str]:
+    """Render and converge the children. Status (the InvalidSpec condition included) is
+    written by the control loop alone: a second writer here would race it, and kopf
+    re-applies a deferred patch.status later, putting back conditions the loop has
+    since changed."""
+    namespace = namespace or ""  # TTSService is namespaced; kopf types it optional
+    started = time.perf_counter()
+    try:
+        parsed = parse_spec(name, dict(spec))
+    except SpecError as exc:
+        message = "; ".join(exc.problems)
+        kopf.event(body, type="Warning", reason=reasons.INVALID_SPEC_EVENT, message=message)
+        metrics.ERRORS.labels(namespace, name, "InvalidSpec").inc()
+        raise kopf.PermanentError(f"invalid spec: {message}") from None
+    try:
+        outcome = ensure_children(
+            runtime.ticker().cluster, namespace, name, render_children(name, parsed),
+            lambda objs: kopf.adopt(objs, owner=body))
+    except Conflict as exc:
+        metrics.ERRORS.labels(namespace, name, "Conflict").inc()
+        raise kopf.TemporaryError(f"conflict, retrying: {exc}", delay=2) from exc
+    except ApiError as exc:
+        metrics.ERRORS.labels(namespace, name, "ApiError").inc()
+        raise kopf.TemporaryError(f"API error, retrying: {exc}", delay=10) from exc
+    finally:
+        metrics.RECONCILE_SECONDS.labels("children").observe(time.perf_counter() - started)
+    changed = {k: v for k, v in outcome.items() if v != "unchanged"}
+    if changed:
+        logger.info("children: %s", ", ".join(f"{k} {v}" for k, v in changed.items()))
+    return changed
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
+def forget(name: str, namespace: str | None, spec: kopf.Spec, **_: Any) -> None:
+    """Children go through their ownerReferences; only in-process state is dropped."""
+    namespace = namespace or ""
+    runtime.ticker().forget(ServiceRef(name, namespace))
+    metrics.forget_service(namespace, name, list((spec.get("pools") or {}).keys()))

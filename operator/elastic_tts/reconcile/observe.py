@@ -1,0 +1,190 @@
+"""Observe: turn Deployments, Pods, Nodes and Prometheus answers into an Observation.
+
+Pure functions over API objects, plus `read_load`, which asks the Metrics port.
+
+A pod counts as *interrupted* (spot reclaimed, or about to be) when it was evicted or
+shut down with its node, carries the DisruptionTarget condition, or sits on a node that
+is being deleted or carries one of the termination taints below. Interrupted pods are
+not counted as ready: their capacity is about to vanish, so make-before-break must not
+lean on it. Each interrupted pod is reported once (by uid), so a lingering Failed pod
+does not put spot back into back-off after the back-off ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from elastic_tts.policy import PoolState, TTSServiceSpec
+from elastic_tts.reconcile.kinds import POOL_LABEL
+from elastic_tts.reconcile.ports import Manifest, Metrics, MetricsUnavailable
+
+# Taints that mean "this node is going away" (cluster-autoscaler, cordon, AWS NTH, GKE,
+# Karpenter).
+TERMINATION_TAINTS = frozenset({
+    "ToBeDeletedByClusterAutoscaler",
+    "node.kubernetes.io/unschedulable",
+    "aws-node-termination-handler/spot-itn",
+    "aws-node-termination-handler/rebalance-recommendation",
+    "cloud.google.com/impending-node-termination",
+    "karpenter.sh/disrupted",
+    "karpenter.sh/disruption",
+})
+INTERRUPTED_REASONS = frozenset({"Evicted", "Shutdown", "NodeShutdown", "Terminated",
+                                 "NodeLost", "Preempting"})
+
+CHARACTERS = "tts_characters_total"
+REQUESTS = "tts_requests_total"
+# The default query. $service, $namespace and $window are the placeholders a
+# spec.scaling.prometheus.query override may use as well.
+DEFAULT_QUERY = 'sum by (pool) (rate($metric{service="$service"}[$window]))'
+
+
+def parse_time(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def node_going_away(node: Manifest) -> bool:
+    if node.get("metadata", {}).get("deletionTimestamp"):
+        return True
+    taints = node.get("spec", {}).get("taints") or []
+    return any(t.get("key") in TERMINATION_TAINTS for t in taints)
+
+
+def _condition(pod: Manifest, kind: str) -> bool:
+    for cond in pod.get("status", {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return str(cond.get("status")) == "True"
+    return False
+
+
+def pod_interrupted(pod: Manifest, doomed_nodes: set[str]) -> bool:
+    status = pod.get("status", {})
+    if status.get("reason") in INTERRUPTED_REASONS:
+        return True
+    if _condition(pod, "DisruptionTarget"):
+        return True
+    return pod.get("spec", {}).get("nodeName") in doomed_nodes
+
+
+@dataclass
+class PoolView:
+    """What one tick learnt about the pools, beyond the engine's PoolState."""
+
+    states: dict[str, PoolState] = field(default_factory=dict)
+    interrupted_uids: set[str] = field(default_factory=set)  # all currently interrupted
+    missing: list[str] = field(default_factory=list)  # pools without a Deployment
+
+
+def observe_pools(spec: TTSServiceSpec, deployments: Iterable[Manifest],
+                  pods: Iterable[Manifest], nodes: Iterable[Manifest],
+                  seen_interrupted: set[str], now: float) -> PoolView:
+    by_pool: dict[str, Manifest] = {}
+    deployment: Manifest | None
+    for deployment in deployments:
+        pool = deployment.get("metadata", {}).get("labels", {}).get(POOL_LABEL)
+        if pool in spec.pools:
+            by_pool[pool] = deployment
+    doomed = {n["metadata"]["name"] for n in nodes if node_going_away(n)}
+    counts = {name: {"ready": 0, "pending": 0, "oldest": now, "new_interrupts": 0}
+              for name in spec.pools}
+    view = PoolView(missing=[p for p in spec.pools if p not in by_pool])
+    for pod in pods:
+        meta = pod.get("metadata", {})
+        pool = meta.get("labels", {}).get(POOL_LABEL)
+        if pool not in counts:
+            continue
+        tally = counts[pool]
+        uid = meta.get("uid") or meta.get("name", "")
+        if pod_interrupted(pod, doomed):
+            view.interrupted_uids.add(uid)
+            if uid not in seen_interrupted:
+                tally["new_interrupts"] += 1
+            continue
+        if meta.get("deletionTimestamp"):
+            continue  # draining: neither serving capacity nor waiting for it
+        phase = pod.get("status", {}).get("phase")
+        if phase == "Running" and _condition(pod, "Ready"):
+            tally["ready"] += 1
+        elif phase in (None, "Pending"):
+            tally["pending"] += 1
+            created = parse_time(meta.get("creationTimestamp"))
+            if created is not None:
+                tally["oldest"] = min(tally["oldest"], created)
+    for name, tally in counts.items():
+        deployment = by_pool.get(name)
+        current = int((deployment or {}).get("spec", {}).get("replicas") or 0)
+        view.states[name] = PoolState(
+            current=current,
+            ready=int(tally["ready"]),
+            pending=int(tally["pending"]),
+            pending_seconds=max(0.0, now - tally["oldest"]) if tally["pending"] else 0.0,
+            interrupted=int(tally["new_interrupts"]),
+        )
+    return view
+
+
+@dataclass(frozen=True)
+class Load:
+    """Rates in the spec's metric unit for the engine, plus display figures for status."""
+
+    short_rate: float
+    long_rate: float
+    requests_per_second: float
+    characters_per_second: float
+    per_pool: Mapping[str, Mapping[str, float]]  # pool -> {"rps": .., "charsPerSecond": ..}
+
+
+def render_query(template: str, service: str, namespace: str, window: str,
+                 metric: str) -> str:
+    return (template.replace("$service", service).replace("$namespace", namespace)
+            .replace("$window", window).replace("$metric", metric))
+
+
+def _by_pool(series: list[tuple[Mapping[str, str], float]]) -> tuple[float, dict[str, float]]:
+    total = 0.0
+    pools: dict[str, float] = {}
+    for labels, value in series:
+        if value != value:  # NaN: a rate over no samples
+            continue
+        total += value
+        pool = labels.get("pool")
+        if pool:
+            pools[pool] = pools.get(pool, 0.0) + value
+    return total, pools
+
+
+def read_load(metrics: Metrics, spec: TTSServiceSpec, service: str, namespace: str,
+              windows: tuple[str, str]) -> Load:
+    """Ask Prometheus for the short and long rates. An empty answer means no traffic
+    (nothing served yet, or every pod scaled away), which is a rate of zero, as in KEDA.
+    Raises MetricsUnavailable when Prometheus cannot be asked."""
+    source = spec.scaling.prometheus
+    metric = CHARACTERS if spec.scaling.metric == "characters" else REQUESTS
+    template = source.query or DEFAULT_QUERY
+
+    def ask(tmpl: str, window: str, name: str) -> tuple[float, dict[str, float]]:
+        query = render_query(tmpl, service, namespace, window, name)
+        return _by_pool(metrics.instant(source.url, query, source.timeout_seconds))
+
+    short, short_pools = ask(template, windows[0], metric)
+    long, _ = ask(template, windows[1], metric)
+    chars, chars_pools = (short, short_pools) if metric == CHARACTERS and not source.query \
+        else ask(DEFAULT_QUERY, windows[0], CHARACTERS)
+    rps, rps_pools = (short, short_pools) if metric == REQUESTS and not source.query \
+        else ask(DEFAULT_QUERY, windows[0], REQUESTS)
+    per_pool = {
+        pool: {"requestsPerSecond": round(rps_pools.get(pool, 0.0), 3),
+               "charactersPerSecond": round(chars_pools.get(pool, 0.0), 3)}
+        for pool in spec.pools
+    }
+    return Load(short, long, rps, chars, per_pool)
+
+
+__all__ = ["Load", "MetricsUnavailable", "PoolView", "observe_pools", "read_load"]

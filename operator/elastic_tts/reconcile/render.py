@@ -1,0 +1,235 @@
+"""Render the children of one TTSService as plain manifests. Pure: no I/O, no clock.
+
+Children (all owned by the TTSService, so they go when it goes):
+- one Deployment per pool, ``<service>-<pool>``;
+- one Service ``<service>`` over every pool (port 8080 -> the worker);
+- one PodDisruptionBudget ``<service>`` (at most one pod of the service voluntarily
+  disrupted at a time);
+- with ``spec.routing.enabled``: one Service per pool ``<service>-<pool>`` and a Gateway
+  API HTTPRoute ``<service>`` whose backendRefs point at those per-pool Services, weighted
+  by each pool's ready capacity. A weight needs a backend per pool; one Service across
+  pools would let kube-proxy spread traffic by pod count instead.
+
+Rendering never sets ``spec.replicas``: replicas belong to the replica executor. A new
+Deployment is created with 0 replicas (see `children.py`) and the first tick sizes it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from elastic_tts.policy import TTSServiceSpec, capacity_per_replica
+from elastic_tts.policy.spec import Pool
+from elastic_tts.reconcile.kinds import (
+    DEPLOYMENTS,
+    HTTPROUTES,
+    NAME_LIMIT,
+    PDBS,
+    SERVICES,
+    WORKER_PORT,
+    pool_child_name,
+    selector,
+)
+from elastic_tts.reconcile.ports import Manifest
+
+DRAIN_SECONDS = 60  # the worker finishes in-flight requests after SIGTERM within this
+PRESTOP_SLEEP = 5  # lets endpoints and the gateway drop the pod before SIGTERM
+PROBE_PERIOD = 5
+
+
+def child_name_problems(name: str, spec: TTSServiceSpec) -> list[str]:
+    """Semantic checks the schema cannot do: child names must fit a DNS label."""
+    problems = []
+    for pool in spec.pools:
+        child = pool_child_name(name, pool)
+        if len(child) > NAME_LIMIT:
+            problems.append(
+                f"metadata.name: {name!r} with pool {pool!r} makes child name {child!r} "
+                f"longer than {NAME_LIMIT} characters"
+            )
+    return problems
+
+
+def common_labels(service: str, pool: str | None = None) -> dict[str, str]:
+    labels = {
+        "app.kubernetes.io/name": "elastic-tts-worker",
+        "app.kubernetes.io/instance": service,
+        "app.kubernetes.io/component": "worker" if pool is None else f"pool-{pool}",
+        "app.kubernetes.io/part-of": "elastic-tts",
+        "app.kubernetes.io/managed-by": "elastic-tts-operator",
+    }
+    labels.update(selector(service, pool))
+    return labels
+
+
+def _resources(pool: Pool) -> dict[str, Any]:
+    if pool.resources:
+        resources: dict[str, Any] = {
+            k: dict(v) for k, v in pool.resources.items() if isinstance(v, Mapping)
+        }
+    elif pool.is_gpu:
+        resources = {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"memory": "16Gi"}}
+    else:
+        resources = {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "6Gi"}}
+    if pool.is_gpu:
+        # A GPU pool without a GPU limit would land on the node but see no device.
+        resources.setdefault("limits", {}).setdefault("nvidia.com/gpu", 1)
+    return resources
+
+
+def _env(name: str, spec: TTSServiceSpec, pool: Pool) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "TTS_SERVICE", "value": name},
+        {"name": "TTS_POOL", "value": pool.name},
+        {"name": "TTS_DEVICE", "value": "cuda" if pool.is_gpu else "cpu"},
+        {"name": "TTS_ENGINE", "value": spec.engine},
+        {"name": "TTS_MODEL", "value": spec.model},
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+    ]
+    if spec.voices:
+        env.append({"name": "TTS_VOICES", "value": ",".join(spec.voices)})
+    if spec.emotions:
+        env.append({"name": "TTS_EMOTIONS", "value": ",".join(spec.emotions)})
+    if not pool.is_gpu:
+        # The Sambert voice model ignores the pipeline's device and grabs CUDA when it
+        # sees one; hiding the devices is the only reliable way to force CPU.
+        env.append({"name": "CUDA_VISIBLE_DEVICES", "value": ""})
+    return env
+
+
+def render_deployment(name: str, spec: TTSServiceSpec, pool: Pool) -> Manifest:
+    labels = common_labels(name, pool.name)
+    startup_failures = math.ceil(pool.cold_start_seconds / PROBE_PERIOD) + 6
+    pod_spec: dict[str, Any] = {
+        "terminationGracePeriodSeconds": DRAIN_SECONDS + PRESTOP_SLEEP,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{
+            "name": "worker",
+            "image": spec.image,
+            "ports": [{"name": "http", "containerPort": WORKER_PORT}],
+            "env": _env(name, spec, pool),
+            "resources": _resources(pool),
+            "startupProbe": {
+                "httpGet": {"path": "/healthz", "port": "http"},
+                "periodSeconds": PROBE_PERIOD, "failureThreshold": startup_failures,
+            },
+            "readinessProbe": {
+                "httpGet": {"path": "/readyz", "port": "http"},
+                "periodSeconds": PROBE_PERIOD, "failureThreshold": 2,
+            },
+            "livenessProbe": {
+                "httpGet": {"path": "/healthz", "port": "http"},
+                "periodSeconds": 10, "failureThreshold": 3,
+            },
+            "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRESTOP_SLEEP)]}}},
+            "securityContext": {
+                "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+            },
+        }],
+    }
+    if pool.node_selector:
+        pod_spec["nodeSelector"] = dict(pool.node_selector)
+    if pool.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in pool.tolerations]
+    if pool.affinity:
+        pod_spec["affinity"] = dict(pool.affinity)
+    return {
+        "apiVersion": DEPLOYMENTS.api_version,
+        "kind": DEPLOYMENTS.kind,
+        "metadata": {"name": pool_child_name(name, pool.name), "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": selector(name, pool.name)},
+            # Surge, never reduce: a rolling update must not cut serving capacity.
+            "strategy": {"type": "RollingUpdate",
+                         "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(WORKER_PORT),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def _service(name: str, service: str, pool: str | None) -> Manifest:
+    return {
+        "apiVersion": SERVICES.api_version,
+        "kind": SERVICES.kind,
+        "metadata": {"name": name, "labels": common_labels(service, pool)},
+        "spec": {
+            "selector": selector(service, pool),
+            "ports": [{"name": "http", "port": WORKER_PORT, "targetPort": "http",
+                       "protocol": "TCP"}],
+        },
+    }
+
+
+def render_pdb(name: str) -> Manifest:
+    return {
+        "apiVersion": PDBS.api_version,
+        "kind": PDBS.kind,
+        "metadata": {"name": name, "labels": common_labels(name)},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(name)}},
+    }
+
+
+def route_weights(spec: TTSServiceSpec, ready: Mapping[str, int]) -> dict[str, int]:
+    """Backend weight per pool: its share of ready capacity, in whole per-mille.
+
+    With nothing ready anywhere every pool gets weight 1, so the first pod to turn ready
+    receives traffic instead of the route black-holing."""
+    capacity = {
+        name: ready.get(name, 0) * capacity_per_replica(spec, pool)
+        for name, pool in spec.pools.items()
+    }
+    total = sum(capacity.values())
+    if total <= 0:
+        return dict.fromkeys(spec.pools, 1)
+    return {name: round(1000 * value / total) for name, value in capacity.items()}
+
+
+def render_route(name: str, spec: TTSServiceSpec, weights: Mapping[str, int]) -> Manifest:
+    routing = spec.routing
+    parent: dict[str, Any] = {"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                              "name": routing.gateway_name}
+    if routing.gateway_namespace:
+        parent["namespace"] = routing.gateway_namespace
+    route_spec: dict[str, Any] = {
+        "parentRefs": [parent],
+        "rules": [{
+            "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+            "backendRefs": [
+                {"kind": "Service", "name": pool_child_name(name, pool), "port": WORKER_PORT,
+                 "weight": weights.get(pool, 1)}
+                for pool in spec.pools
+            ],
+        }],
+    }
+    if routing.hostnames:
+        route_spec["hostnames"] = list(routing.hostnames)
+    return {
+        "apiVersion": HTTPROUTES.api_version,
+        "kind": HTTPROUTES.kind,
+        "metadata": {"name": name, "labels": common_labels(name)},
+        "spec": route_spec,
+    }
+
+
+def render_children(name: str, spec: TTSServiceSpec,
+                    ready: Mapping[str, int] | None = None) -> list[Manifest]:
+    """Every child this spec wants, in the order they are applied."""
+    children = [render_deployment(name, spec, pool) for pool in spec.pools.values()]
+    children.append(_service(name, name, None))
+    children.append(render_pdb(name))
+    if spec.routing.enabled:
+        children.extend(_service(pool_child_name(name, p), name, p) for p in spec.pools)
+        children.append(render_route(name, spec, route_weights(spec, ready or {})))
+    return children

@@ -1,0 +1,85 @@
+"""Build status.conditions and decide which Events a tick's outcome deserves.
+
+Conditions keep their lastTransitionTime unless their status flips, and Events fire only
+on flips, as KEDA's controller does. Want/Got per tick:
+
+    | condition          | was          | now   | event                 |
+    |--------------------|--------------|-------|-----------------------|
+    | MetricsAvailable   | True/absent  | False | MetricsUnavailable    |
+    | SpotFallback       | False/absent | True  | SpotFallback          |
+    | SpotFallback       | True         | False | SpotRecovered         |
+    | (window)           | other/none   | name  | ScheduleWindowOpened  |
+    | (replicas)         | n            | m > n | ScaledUp (m < n: ScaledDown) |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from elastic_tts.reconcile import reasons
+from elastic_tts.reconcile.executor import ScaleChange
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+def timestamp(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def condition_status(conditions: Iterable[Mapping[str, Any]] | None, kind: str) -> str | None:
+    for cond in conditions or []:
+        if cond.get("type") == kind:
+            return str(cond.get("status"))
+    return None
+
+
+def set_condition(conditions: Sequence[Mapping[str, Any]] | None, kind: str, status: bool,
+                  reason: str, message: str, now: float) -> list[dict[str, Any]]:
+    """A new conditions list with `kind` set; lastTransitionTime moves only on a flip."""
+    text = "True" if status else "False"
+    result: list[dict[str, Any]] = []
+    found = False
+    for cond in conditions or []:
+        if cond.get("type") != kind:
+            result.append(dict(cond))
+            continue
+        found = True
+        since = cond.get("lastTransitionTime") if cond.get("status") == text else None
+        result.append({"type": kind, "status": text, "reason": reason, "message": message,
+                       "lastTransitionTime": since or timestamp(now)})
+    if not found:
+        result.append({"type": kind, "status": text, "reason": reason, "message": message,
+                       "lastTransitionTime": timestamp(now)})
+    order = {name: i for i, name in enumerate(reasons.CONDITION_TYPES)}
+    return sorted(result, key=lambda c: order.get(str(c.get("type")), len(order)))
+
+
+def flipped_to(previous: Iterable[Mapping[str, Any]] | None, kind: str, status: bool) -> bool:
+    before = condition_status(previous, kind)
+    want = "True" if status else "False"
+    if before == want:
+        return False
+    # A condition seen for the first time only "flips" into its unhealthy state.
+    healthy_when_true = kind in (reasons.READY, reasons.METRICS_AVAILABLE)
+    return before is not None or status != healthy_when_true
+
+
+def scale_events(changes: Sequence[ScaleChange], reason: str) -> list[Event]:
+    ups = [c for c in changes if c.after > c.before]
+    downs = [c for c in changes if c.after < c.before]
+    events = []
+    if ups:
+        text = ", ".join(f"{c.pool} {c.before}→{c.after}" for c in ups)
+        events.append(Event("Normal", reasons.SCALED_UP, f"{text}: {reason}"))
+    if downs:
+        text = ", ".join(f"{c.pool} {c.before}→{c.after}" for c in downs)
+        events.append(Event("Normal", reasons.SCALED_DOWN, f"{text}: {reason}"))
+    return events

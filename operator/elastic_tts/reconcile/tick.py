@@ -1,0 +1,281 @@
+"""One control-loop tick for one TTSService: observe -> decide -> apply -> status.
+
+`Ticker.tick` is called by the kopf daemon every `scaling.intervalSeconds`, and by tests
+and the benchmark with `now` passed in. The engine's Memory lives in
+``status.engine.memory`` so that a restarted operator resumes where the last one
+stopped; while running, the last memory is also kept in-process, because the status the
+daemon sees may lag its own last write by one watch event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from elastic_tts.policy import Decision, Memory, Observation, SpecError, TTSServiceSpec, decide
+from elastic_tts.policy import parse_spec as parse_policy_spec
+from elastic_tts.reconcile import reasons
+from elastic_tts.reconcile.children import Adopt, apply_child, ensure_children, merge_patch
+from elastic_tts.reconcile.executor import ReplicaExecutor, ScaleChange
+from elastic_tts.reconcile.kinds import DEPLOYMENTS, NODES, PODS, TTSSERVICES, selector
+from elastic_tts.reconcile.observe import Load, PoolView, observe_pools, read_load
+from elastic_tts.reconcile.ports import Cluster, Manifest, Metrics, MetricsUnavailable
+from elastic_tts.reconcile.render import (
+    child_name_problems,
+    render_children,
+    render_route,
+    route_weights,
+)
+from elastic_tts.reconcile.status import (
+    Event,
+    flipped_to,
+    scale_events,
+    set_condition,
+    timestamp,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    name: str
+    namespace: str
+    generation: int | None = None
+
+
+@dataclass(frozen=True)
+class TickSettings:
+    rate_windows: tuple[str, str] = ("1m", "5m")  # short and long PromQL rate windows
+    node_cache_seconds: float = 5.0  # one node list serves every service's tick
+
+
+@dataclass
+class TickResult:
+    status: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    decision: Decision | None = None
+    changes: list[ScaleChange] = field(default_factory=list)
+    metrics_error: str | None = None
+    problems: list[str] = field(default_factory=list)
+    recreated: dict[str, str] = field(default_factory=dict)
+
+
+def parse_spec(name: str, raw: Mapping[str, Any]) -> TTSServiceSpec:
+    """The spec, with the checks only the operator can make (child name lengths)."""
+    spec = parse_policy_spec(dict(raw))
+    problems = child_name_problems(name, spec)
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+class _NodeCache:
+    def __init__(self, ttl: float) -> None:
+        self._ttl = ttl
+        self._at = float("-inf")
+        self._nodes: list[Manifest] = []
+        self._lock = threading.Lock()
+
+    def get(self, cluster: Cluster, now: float) -> list[Manifest]:
+        with self._lock:
+            if now - self._at >= self._ttl or now < self._at:
+                self._nodes = cluster.list(NODES, None)
+                self._at = now
+            return self._nodes
+
+
+def _class_totals(spec: TTSServiceSpec, replicas: Mapping[str, int]) -> dict[str, int]:
+    totals = {"gpu": 0, "spot": 0, "cpu": 0}
+    for name, count in replicas.items():
+        pool = spec.pools[name]
+        key = "spot" if pool.is_spot else "gpu" if pool.is_gpu else "cpu"
+        totals[key] += count
+    return totals
+
+
+class Ticker:
+    def __init__(self, cluster: Cluster, metrics: Metrics,
+                 settings: TickSettings | None = None) -> None:
+        self.cluster = cluster
+        self.metrics = metrics
+        self.settings = settings or TickSettings()
+        self.executor = ReplicaExecutor(cluster)
+        self._nodes = _NodeCache(self.settings.node_cache_seconds)
+        self._memory: dict[tuple[str, str], Memory] = {}
+
+    def forget(self, ref: ServiceRef) -> None:
+        self._memory.pop((ref.namespace, ref.name), None)
+
+    def _memory_for(self, ref: ServiceRef, status: Mapping[str, Any]) -> Memory:
+        kept = self._memory.get((ref.namespace, ref.name))
+        if kept is not None:
+            return kept
+        return Memory.from_dict((status.get("engine") or {}).get("memory"))
+
+    def invalid_status(self, ref: ServiceRef, status: Mapping[str, Any], problems: list[str],
+                       now: float) -> dict[str, Any]:
+        new = dict(status)
+        new["conditions"] = set_condition(status.get("conditions"), reasons.INVALID_SPEC, True,
+                                          reasons.SPEC_INVALID, "; ".join(problems), now)
+        if ref.generation is not None:
+            new["observedGeneration"] = ref.generation
+        return new
+
+    def tick(self, ref: ServiceRef, raw_spec: Mapping[str, Any], status: Mapping[str, Any],
+             now: float, adopt: Adopt) -> TickResult:
+        status = dict(status or {})
+        try:
+            spec = parse_spec(ref.name, raw_spec)
+        except SpecError as exc:
+            return TickResult(self.invalid_status(ref, status, exc.problems, now),
+                              problems=list(exc.problems))
+        memory = self._memory_for(ref, status)
+        engine = status.get("engine") or {}
+        seen = set(engine.get("interruptedPods") or [])
+
+        ns = ref.namespace
+        deployments = self.cluster.list(DEPLOYMENTS, ns, selector(ref.name))
+        pods = self.cluster.list(PODS, ns, selector(ref.name))
+        nodes = self._nodes.get(self.cluster, now) if any(
+            p.get("spec", {}).get("nodeName") for p in pods) else []
+        view = observe_pools(spec, deployments, pods, nodes, seen, now)
+
+        result = TickResult(status={})
+        if view.missing:
+            # A child deleted by hand, or a tick racing the create handler: converge.
+            wanted = [m for m in render_children(ref.name, spec)
+                      if m["kind"] == DEPLOYMENTS.kind
+                      and m["metadata"]["labels"].get("elastictts.io/pool") in view.missing]
+            result.recreated = ensure_children(self.cluster, ns, ref.name, wanted, adopt,
+                                               prune_kinds=())
+
+        load: Load | None = None
+        try:
+            load = read_load(self.metrics, spec, ref.name, ns, self.settings.rate_windows)
+        except MetricsUnavailable as exc:
+            result.metrics_error = str(exc)
+        observation = Observation(
+            short_rate=load.short_rate if load else None,
+            long_rate=load.long_rate if load else None,
+            pools=view.states,
+            metrics_available=load is not None,
+        )
+        decision = decide(spec, observation, memory, now)
+        result.decision = decision
+        current = {name: state.current for name, state in view.states.items()}
+        if not spec.paused:
+            result.changes = self.executor.apply(ns, ref.name, decision.replicas, current,
+                                                 set(view.missing))
+        self._memory[(ns, ref.name)] = decision.memory
+
+        ready = {name: state.ready for name, state in view.states.items()}
+        weights = route_weights(spec, ready) if spec.routing.enabled else None
+        if weights is not None and weights != status.get("routeWeights"):
+            route = render_route(ref.name, spec, weights)
+            adopt([route])
+            apply_child(self.cluster, ns, route)
+
+        result.status = self._status(ref, spec, status, decision, view, load, result,
+                                     weights, now)
+        result.events = self._events(status, result.status, decision, result.changes)
+        return result
+
+    def _status(self, ref: ServiceRef, spec: TTSServiceSpec, old: Mapping[str, Any],
+                decision: Decision, view: PoolView, load: Load | None, result: TickResult,
+                weights: Mapping[str, int] | None, now: float) -> dict[str, Any]:
+        conditions = old.get("conditions")
+        pending_ready = [
+            f"{name} {view.states[name].ready}/{target} ready"
+            for name, target in decision.replicas.items()
+            if view.states[name].ready < target
+        ]
+        conditions = set_condition(
+            conditions, reasons.READY, not pending_ready,
+            reasons.STARTING if pending_ready else reasons.ALL_READY,
+            ", ".join(pending_ready) or "every pool has its desired replicas ready", now)
+        conditions = set_condition(
+            conditions, reasons.METRICS_AVAILABLE, load is not None,
+            reasons.QUERY_OK if load is not None else reasons.QUERY_FAILED,
+            "Prometheus answered" if load is not None
+            else f"{result.metrics_error}; replicas held", now)
+        backed = {name: until for name, until in decision.spot_backoff.items()}
+        fallback_msg = ", ".join(
+            f"{name} backed off until {timestamp(until)}, covered by "
+            f"{spec.pools[name].fallback_to or 'nothing'}" for name, until in backed.items())
+        conditions = set_condition(
+            conditions, reasons.SPOT_FALLBACK, bool(backed),
+            reasons.SPOT_BACKED_OFF if backed else reasons.SPOT_HEALTHY,
+            fallback_msg or "spot pools healthy", now)
+        conditions = set_condition(
+            conditions, reasons.PAUSED, spec.paused,
+            reasons.PAUSED_BY_SPEC if spec.paused else reasons.RUNNING,
+            "spec.paused is true: replicas are left alone" if spec.paused
+            else "the operator manages replicas", now)
+        conditions = set_condition(conditions, reasons.INVALID_SPEC, False, reasons.SPEC_VALID,
+                                   "spec accepted", now)
+        pools = {}
+        for name, target in decision.replicas.items():
+            state = view.states[name]
+            entry: dict[str, Any] = {
+                "desired": target, "current": state.current, "ready": state.ready,
+                "pending": state.pending, "pendingSeconds": round(state.pending_seconds, 1),
+            }
+            if load is not None:
+                entry.update(load.per_pool.get(name, {}))
+            if name in backed:
+                entry["spotBackoffUntil"] = timestamp(backed[name])
+            pools[name] = entry
+        status: dict[str, Any] = {
+            "mode": decision.mode,
+            "window": decision.window,
+            "costPerHour": round(decision.cost_per_hour, 4),
+            "replicas": _class_totals(spec, decision.replicas),
+            "load": {
+                "requestsPerSecond": round(load.requests_per_second, 3) if load else None,
+                "charactersPerSecond": round(load.characters_per_second, 3) if load else None,
+                "demand": round(decision.demand, 3) if decision.demand is not None else None,
+            },
+            "pools": pools,
+            "lastDecision": {"time": timestamp(now), "reason": decision.reason,
+                             "replicas": dict(decision.replicas)},
+            "conditions": conditions,
+            "engine": {"memory": decision.memory.to_dict(),
+                       "interruptedPods": sorted(view.interrupted_uids)},
+        }
+        if weights is not None:
+            status["routeWeights"] = dict(weights)
+        if ref.generation is not None:
+            status["observedGeneration"] = ref.generation
+        return status
+
+    def _events(self, old: Mapping[str, Any], new: Mapping[str, Any], decision: Decision,
+                changes: list[ScaleChange]) -> list[Event]:
+        events = scale_events(changes, decision.reason)
+        before, after = old.get("conditions"), new["conditions"]
+        if flipped_to(before, reasons.METRICS_AVAILABLE, False):
+            message = next(c["message"] for c in after
+                           if c["type"] == reasons.METRICS_AVAILABLE)
+            events.append(Event("Warning", reasons.METRICS_UNAVAILABLE, message))
+        if flipped_to(before, reasons.SPOT_FALLBACK, True):
+            message = next(c["message"] for c in after if c["type"] == reasons.SPOT_FALLBACK)
+            events.append(Event("Warning", reasons.SPOT_FALLBACK_EVENT, message))
+        elif flipped_to(before, reasons.SPOT_FALLBACK, False):
+            events.append(Event("Normal", reasons.SPOT_RECOVERED, "spot pools healthy again"))
+        if decision.window is not None and decision.window != old.get("window"):
+            events.append(Event("Normal", reasons.SCHEDULE_WINDOW_OPENED,
+                                f"window {decision.window!r} is open (mode {decision.mode})"))
+        return events
+
+    def write_status(self, ref: ServiceRef, old: Mapping[str, Any],
+                     new: Mapping[str, Any]) -> bool:
+        """Patch only what changed, on the status subresource."""
+        patch = merge_patch(dict(old or {}), dict(new))
+        if patch == {}:
+            return False
+        self.cluster.patch(TTSSERVICES, ref.namespace, ref.name, {"status": patch},
+                           subresource="status")
+        return True

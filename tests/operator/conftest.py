@@ -1,0 +1,71 @@
+"""Fixtures of the operator tier: the KMock API server over HTTP, a real Prometheus
+scraping a test-driven exporter, and a kubeconfig pointing the operator at the emulator."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from elastic_tts.adapters.kube import PykubeCluster
+from tests.operator.cluster import FakeKubelet
+from tests.operator.emulator import EmulatorThread
+from tests.operator.prom import Exporter, Prometheus
+
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorThread]:
+    emulator = EmulatorThread().start()
+    kubeconfig = tmp_path_factory.mktemp("kube") / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: emulator\n"
+        f"clusters: [{{name: emulator, cluster: {{server: '{emulator.url}'}}}}]\n"
+        "contexts: [{name: emulator, context: {cluster: emulator, user: tester}}]\n"
+        "users: [{name: tester, user: {token: test-token}}]\n"
+    )
+    previous = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = str(kubeconfig)
+    yield emulator
+    if previous is None:
+        os.environ.pop("KUBECONFIG", None)
+    else:
+        os.environ["KUBECONFIG"] = previous
+    emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(api_server: EmulatorThread) -> PykubeCluster:
+    return PykubeCluster.from_env()
+
+
+@pytest.fixture(scope="module")
+def namespace() -> str:
+    return f"tts-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="module")
+def kubelet(cluster: PykubeCluster, namespace: str) -> Iterator[FakeKubelet]:
+    fake = FakeKubelet(cluster, namespace).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def exporter() -> Iterator[Exporter]:
+    exp = Exporter()
+    yield exp
+    exp.close()
+
+
+@pytest.fixture(scope="module")
+def prometheus(exporter: Exporter) -> Iterator[Prometheus]:
+    prom = Prometheus(exporter.port)
+    yield prom
+    prom.close()
+
+
+def examples_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "manifests" / "examples"

@@ -1,0 +1,117 @@
+"""A real Prometheus (the Debian binary) scraping an in-process exporter every second.
+
+The exporter speaks the worker's metric contract (tts_characters_total and
+tts_requests_total{status}, labelled service and pool); a feeder thread advances the
+counters at the rates a test sets, so Prometheus computes real rates from real scrapes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+from prometheus_client import CollectorRegistry, Counter, start_http_server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Exporter:
+    """Counters the test drives: `set_load(service, pool, chars_per_second)`."""
+
+    TICK = 0.1
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.characters = Counter("tts_characters", "characters synthesised",
+                                  ["service", "pool"], registry=self.registry)
+        self.requests = Counter("tts_requests", "requests served",
+                                ["service", "pool", "status"], registry=self.registry)
+        self.port = free_port()
+        self._server, _ = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
+        self._rates: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._feed, name="exporter-feed", daemon=True)
+        self._thread.start()
+
+    def set_load(self, service: str, pool: str, chars_per_second: float) -> None:
+        with self._lock:
+            self._rates[(service, pool)] = chars_per_second
+        self.characters.labels(service, pool).inc(0)
+        self.requests.labels(service, pool, "200").inc(0)
+
+    def _feed(self) -> None:
+        while not self._stop.wait(self.TICK):
+            with self._lock:
+                rates = dict(self._rates)
+            for (service, pool), rate in rates.items():
+                self.characters.labels(service, pool).inc(rate * self.TICK)
+                self.requests.labels(service, pool, "200").inc(rate * self.TICK / 100)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class Prometheus:
+    """`prometheus` on a free loopback port with a 1 s scrape of the exporter."""
+
+    def __init__(self, target_port: int) -> None:
+        binary = shutil.which("prometheus")
+        if binary is None:  # `make test` installs it (system-deps); say so if it is gone
+            raise RuntimeError("the Debian `prometheus` binary is not installed")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._dir = Path(tempfile.mkdtemp(prefix="elastic-tts-prom-"))
+        config = self._dir / "prometheus.yml"
+        config.write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            "  - job_name: tts\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{target_port}']}}]\n"
+        )
+        self._args = [binary, f"--config.file={config}",
+                      f"--storage.tsdb.path={self._dir / 'data'}",
+                      f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self._args, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("prometheus did not become ready within 30 s")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+            self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)

@@ -1,0 +1,71 @@
+"""Schedule windows through the real tick (API server + Prometheus), with time passed in:
+a shutdown window takes every pool to zero, and a peak window is prewarmed ahead of its
+start by the GPU cold start."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import kopf
+
+from elastic_tts.adapters.kube import PykubeCluster
+from elastic_tts.adapters.prometheus import PrometheusMetrics
+from elastic_tts.reconcile.children import ensure_children
+from elastic_tts.reconcile.kinds import TTSSERVICES
+from elastic_tts.reconcile.render import render_children
+from elastic_tts.reconcile.tick import ServiceRef, Ticker, parse_spec
+from tests.operator.cluster import TEST_SETTINGS
+from tests.operator.prom import Prometheus
+from tests.operator.specs import CPU, GPU, tts
+from tests.operator.test_operator_lifecycle import replicas
+
+
+def at(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def scheduled(prometheus: Prometheus) -> dict[str, Any]:
+    return tts("clock", prometheus.url, pools={"gpu": {**GPU, "coldStartSeconds": 120},
+                                               "cpu": CPU},
+               schedule={"timezone": "Asia/Shanghai", "prewarm": True, "windows": [
+                   {"name": "night", "start": "0 1 * * *", "duration": "5h",
+                    "mode": "shutdown"},
+                   {"name": "peak", "start": "0 9 * * 1-5", "duration": "8h",
+                    "pools": {"gpu": {"minReplicas": 2}}},
+               ]})
+
+
+def test_shutdown_window_reaches_zero_and_peak_is_prewarmed(
+        api_server: Any, cluster: PykubeCluster, namespace: str,
+        prometheus: Prometheus) -> None:
+    owner = cluster.create(TTSSERVICES, namespace, scheduled(prometheus))
+    spec = parse_spec("clock", owner["spec"])
+    ensure_children(cluster, namespace, "clock", render_children("clock", spec),
+                    lambda objs: kopf.adopt(objs, owner=owner))
+    ticker = Ticker(cluster, PrometheusMetrics(), TEST_SETTINGS)
+    ref = ServiceRef("clock", namespace, 1)
+
+    def tick(now: float) -> Any:
+        body = cluster.get(TTSSERVICES, namespace, "clock") or {}
+        result = ticker.tick(ref, body["spec"], body.get("status") or {}, now,
+                             lambda objs: kopf.adopt(objs, owner=body))
+        ticker.write_status(ref, body.get("status") or {}, result.status)
+        return result
+
+    daytime = tick(at("2026-11-23T07:00:00+08:00"))  # Monday, between the windows
+    assert replicas(cluster, namespace, "clock-cpu") == 1  # cpu floor
+    assert daytime.decision.window is None
+
+    night = tick(at("2026-11-23T02:00:00+08:00"))
+    assert night.decision.mode == "shutdown"
+    assert replicas(cluster, namespace, "clock-cpu") == 0
+    assert replicas(cluster, namespace, "clock-gpu") == 0
+    assert [e.reason for e in night.events if e.reason == "ScheduleWindowOpened"]
+    assert "night" in next(e.message for e in night.events
+                           if e.reason == "ScheduleWindowOpened")
+    assert (cluster.get(TTSSERVICES, namespace, "clock") or {})["status"]["mode"] == "shutdown"
+
+    early = tick(at("2026-11-23T08:58:30+08:00"))  # 90 s before peak, GPU cold start 120 s
+    assert replicas(cluster, namespace, "clock-gpu") == 2
+    assert "prewarming gpu" in early.decision.reason
