@@ -5,8 +5,10 @@ kube-proxy spreads connections over a Service's Ready pods. Like an ingress with
 `proxy_next_upstream`, a request that is refused (connection error), or answered 503 by a
 draining worker or 429 by a full one, is retried on the next endpoint, a bounded number
 of times; the latency is measured from the scheduled arrival to the final answer, so
-client-side queueing and retries count against it. A request is *lost* when no attempt
-got a 200 (and it was not rejected as bad input, which the replay never sends).
+client-side queueing and retries count against it. A 429 is retried after its
+Retry-After until the request's deadline (GIVE_UP_SECONDS), as a client that is told to
+come back later does. A request is *lost* when no attempt got a 200 (and it was not
+rejected as bad input, which the replay never sends).
 """
 
 from __future__ import annotations
@@ -120,7 +122,8 @@ class LoadGenerator:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="load")
         self._next = itertools.count()
         self._local = threading.local()
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # abandon requests in flight (teardown only)
+        self._halt = threading.Event()  # send nothing new
         self._thread: threading.Thread | None = None
 
     def start(self, arrivals: Sequence[Arrival]) -> LoadGenerator:
@@ -138,7 +141,14 @@ class LoadGenerator:
         self._stop.set()
         return self.stats
 
+    def finish(self) -> LoadStats:
+        """No new arrivals; the requests already sent finish as usual."""
+        self._halt.set()
+        return self.wait(5)
+
     def stop(self) -> None:
+        """Teardown: abandon everything (what is cut short is not counted as sent)."""
+        self._halt.set()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
@@ -148,7 +158,7 @@ class LoadGenerator:
         origin = time.time()
         for index, arrival in enumerate(arrivals):
             delay = origin + arrival.at - time.time()
-            if delay > 0 and self._stop.wait(delay):
+            if delay > 0 and self._halt.wait(delay):
                 return
             self._pool.submit(self._send, origin + arrival.at, arrival.chars, index)
 
@@ -163,14 +173,18 @@ class LoadGenerator:
         answers: list[str] = []
         status: int | None = None
         attempts = 0
-        for attempts in range(1, MAX_ATTEMPTS + 1):
-            if time.time() - scheduled > GIVE_UP_SECONDS or self._stop.is_set():
+        # Bounded by attempts at a worker, by GIVE_UP_SECONDS, and by the loop's count.
+        for _ in range(int(GIVE_UP_SECONDS / 0.2) + MAX_ATTEMPTS):
+            if self._stop.is_set():
+                return  # torn down: not a result
+            if attempts >= MAX_ATTEMPTS or time.time() - scheduled > GIVE_UP_SECONDS:
                 break
             endpoints = self.endpoints()
-            if not endpoints:
+            if not endpoints:  # no Ready endpoint yet: wait, as a client of a Service does
                 answers.append("no endpoint")
                 time.sleep(0.2)
                 continue
+            attempts += 1
             url = endpoints[next(self._next) % len(endpoints)]
             try:
                 response = self._session().post(f"{url}/tts", json=body, timeout=20)
@@ -179,9 +193,13 @@ class LoadGenerator:
                 continue
             answers.append(str(response.status_code))
             status = response.status_code
-            if status in (429, 503):
-                retry_after = float(response.headers.get("Retry-After") or 1)
-                time.sleep(min(retry_after, 0.25 * attempts))
+            if status == 429:
+                # "Come back later": the client does, until it gives up; it is not a
+                # failed attempt at a worker, so only the deadline bounds it.
+                attempts -= 1
+                time.sleep(min(float(response.headers.get("Retry-After") or 1), 1.0))
+                continue
+            if status == 503:  # draining: the next endpoint, at once
                 continue
             break
         self.stats.add(Result(scheduled, chars, status, time.time() - scheduled, attempts),

@@ -37,15 +37,19 @@ class OperatorProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.kills = 0
+        self.liveness = ""
+        self.metrics_url = ""
 
     def start(self) -> None:
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
         self.liveness = f"http://127.0.0.1:{free_port()}/healthz"
+        metrics_port = free_port()
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "elastic_tts.cli", "run", "--namespace", self.namespace,
                  "--standalone", "--liveness", self.liveness,
-                 "--metrics-port", str(free_port()), "--rate-windows", "4s,8s"],
+                 "--metrics-port", str(metrics_port), "--rate-windows", "4s,8s"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.starts += 1
 
@@ -107,6 +111,7 @@ class TickRecorder:
         self.ticks: list[Tick] = []
         self.statuses: list[tuple[float, dict[str, Any]]] = []  # (time.time(), status)
         self.reconnects = 0
+        self._response: requests.Response | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="tick-recorder", daemon=True)
 
@@ -116,22 +121,26 @@ class TickRecorder:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(35)
+        response = self._response
+        if response is not None:
+            response.close()  # unblocks the read of a watch that would stream forever
+        self._thread.join(15)
 
     def _watch(self) -> None:
-        for _ in range(10_000):  # bounded; each pass lasts until a 30 s silence or stop
+        for _ in range(10_000):  # bounded; each pass lasts until a 10 s silence or stop
             if self._stop.is_set():
                 return
             try:
                 with requests.get(self.url, params={"watch": "true"}, stream=True,
-                                  timeout=(5, 30)) as response:
+                                  timeout=(5, 10)) as response:
+                    self._response = response
                     for line in response.iter_lines():
                         if self._stop.is_set():
                             return
                         if line:
                             self._record(json.loads(line).get("object") or {})
-            except (requests.RequestException, ValueError):
-                time.sleep(0.2)
+            except (requests.RequestException, ValueError, AttributeError):
+                time.sleep(0.2)  # AttributeError: the response closed under the read
             self.reconnects += 1
 
     def _record(self, obj: dict[str, Any]) -> None:
@@ -179,8 +188,8 @@ class Loop:
         self.recorder.stop()
         self.runner.stop()
 
-    def status(self) -> dict[str, Any]:
-        obj = self.cluster.get(TTSSERVICES, self.namespace, self.name)
+    def status(self, name: str | None = None) -> dict[str, Any]:
+        obj = self.cluster.get(TTSSERVICES, self.namespace, name or self.name)
         return dict((obj or {}).get("status") or {})
 
     def throughput(self, pool: str) -> float:

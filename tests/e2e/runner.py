@@ -62,6 +62,7 @@ class ScaleAction:
 class CapacitySample:
     at: float  # time.time()
     ready: dict[str, int] = field(default_factory=dict)  # pool -> Ready workers
+    cause: str = ""  # "interrupted" when a fault, not the operator, took capacity away
 
 
 class PodRunner:
@@ -143,7 +144,7 @@ class PodRunner:
                                    {"type": "Ready", "status": "False"}]})
                 if replica.worker is not None:
                     replica.worker.terminate()
-            self._sample()
+            self._sample(cause="interrupted")
             return len(victims)
 
     def terminate_one(self, pool: str) -> WorkerProcess | None:
@@ -257,10 +258,10 @@ class PodRunner:
                 if self._delete_pod(replica):
                     self.replicas.remove(replica)
 
-    def _sample(self) -> None:
+    def _sample(self, cause: str = "") -> None:
         counts = self.ready_counts()
         if not self.capacity or self.capacity[-1].ready != counts:
-            self.capacity.append(CapacitySample(time.time(), counts))
+            self.capacity.append(CapacitySample(time.time(), counts, cause))
 
     def _write_targets(self) -> None:
         """Every running worker is scraped, draining ones too: their last requests count."""

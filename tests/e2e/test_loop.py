@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
+from tests.e2e.checks import capacity_drops_below_demand
 from tests.e2e.conftest import LoopFactory
-from tests.e2e.loadgen import LoadGenerator, steps
+from tests.e2e.loadgen import LoadGenerator, compressed_day, steps
 from tests.e2e.loop import Loop, Tick
 from tests.e2e.promql import served_within
 from tests.e2e.replay import gaps, replay
@@ -20,7 +23,7 @@ from tests.operator.prom import Prometheus
 
 LOW, HIGH = 12.0, 100.0  # offered characters per second
 CHARS = 20  # per request
-LOW_SECONDS, HIGH_SECONDS, FALL_SECONDS = 16.0, 30.0, 34.0
+LOW_SECONDS, HIGH_SECONDS, FALL_SECONDS = 12.0, 26.0, 30.0
 LONG_RATE_WINDOW = 8.0  # the operator's --rate-windows 4s,8s: the slower one to let go
 SCRAPE = 1.0
 
@@ -46,6 +49,7 @@ def decided_capacity(loop: Loop, tick: Tick) -> float:
     return loop.ready_capacity(tick.replicas)
 
 
+@pytest.mark.timeout(300)
 def test_capacity_follows_load_up_and_down(make_loop: LoopFactory,
                                            e2e_prometheus: Prometheus) -> None:
     figures = REPORT.scenario("load step (fast)")
@@ -115,3 +119,32 @@ def first_time_capacity_reaches_down(loop: Loop, after: float, level: float) -> 
         if sample.at >= after and loop.ready_capacity(sample.ready) <= level + 1e-9:
             return sample.at
     raise AssertionError(f"Ready capacity never came down to {level}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_a_compressed_day(make_loop: LoopFactory, e2e_prometheus: Prometheus) -> None:
+    """The built-in day in two and a half minutes: two peaks and a night, through the
+    whole loop; nothing lost, decisions as the simulator predicts, the workers' SLO."""
+    figures = REPORT.scenario("built-in day, compressed")
+    loop = make_loop(e2e_service("day", e2e_prometheus.url))
+    wait_for("the cpu floor Ready", lambda: loop.runner.ready_counts().get("cpu"), 60)
+    arrivals, note = compressed_day(150.0, peak_chars_per_second=110.0)
+    origin = time.time()
+    stats = LoadGenerator(loop.runner.endpoints).start(arrivals).wait(150 + 60)
+    end = time.time()
+    REPORT.add_load(figures, stats)
+    REPORT.add_scaling(figures, loop.runner.scale_actions, origin)
+    within, served = served_within(e2e_prometheus.url, "day", "3.0", end - origin + 5)
+    figures.slo_worker = within / served if served else None
+    figures.notes.append(note)
+
+    assert not stats.lost, stats.lost[:5]
+    assert len(loop.runner.scale_actions) >= 4  # up for the peaks, down for the night
+    assert not capacity_drops_below_demand(loop)
+    assert not gaps(loop.recorder.ticks)
+    disagreements = replay(loop.service["spec"], loop.recorder.ticks)
+    assert not disagreements, disagreements[:3]
+    figures.notes.append(f"simulator replay: {len(loop.recorder.ticks)} ticks, "
+                         "0 disagreements")
+    assert served > 0
