@@ -30,6 +30,8 @@ import aiohttp.web
 import kmock
 from kmock import action
 
+from tests.crd import crd_files
+
 _RV = itertools.count(1000)
 
 
@@ -185,14 +187,23 @@ class ApiServer(kmock.KubernetesEmulator):
 
 
 def register_ttsservice_crd(server: kmock.KubernetesEmulator) -> None:
-    """THE seam for the CRD: a minimal test-side registration of elastictts.io/v1alpha1
-    TTSService. When crds/ttsservice.yaml lands, load it here instead (names, short
-    names, scope and subresources from the CRD's spec)."""
-    server.resources["elastictts.io/v1alpha1/ttsservices"] = kmock.ResourceInfo(
-        kind="TTSService", singular="ttsservice", namespaced=True, shortnames={"tts"},
-        categories={"all"}, subresources={"status"},
-        verbs={"create", "delete", "get", "list", "patch", "update", "watch"},
-    )
+    """Serve the TTSService resource as crds/ttsservice.yaml declares it: group, served
+    versions, names, scope and subresources all come from the shipped CRD."""
+    crd = crd_files.crd()
+    names = crd["spec"]["names"]
+    for version in crd["spec"]["versions"]:
+        if not version.get("served"):
+            continue
+        server.resources[f"{crd['spec']['group']}/{version['name']}/{names['plural']}"] = (
+            kmock.ResourceInfo(
+                kind=names["kind"], singular=names["singular"],
+                namespaced=crd["spec"]["scope"] == "Namespaced",
+                shortnames=set(names.get("shortNames", [])),
+                categories=set(names.get("categories", [])),
+                subresources=set(version.get("subresources", {})),
+                verbs={"create", "delete", "get", "list", "patch", "update", "watch"},
+            )
+        )
 
 
 def register_gateway_api(server: kmock.KubernetesEmulator) -> None:

@@ -19,6 +19,7 @@ from elastic_tts.reconcile.kinds import (
     TTSSERVICES,
 )
 from elastic_tts.reconcile.ports import Kind
+from tests.crd import crd_files, structural
 from tests.operator.cluster import FakeKubelet, OperatorThread, wait_for
 from tests.operator.prom import Exporter, Prometheus, free_port
 from tests.operator.specs import GPU, SPOT, tts
@@ -129,6 +130,10 @@ def test_load_up_brings_gpu_and_load_down_hands_over_to_cpu(
              timeout=40)
     wait_for("a ScaledUp event", lambda: events(cluster, namespace, "load", "ScaledUp"))
     peak = (cluster.get(TTSSERVICES, namespace, "load") or {})["status"]
+    # A real API server prunes status fields its schema lacks (engine memory among them):
+    # what the operator writes must fit the shipped CRD exactly.
+    status_schema = crd_files.root_schema()["properties"]["status"]
+    assert structural.schema_errors(status_schema, peak) == []
     assert peak["mode"] == "peak"
     assert peak["load"]["charactersPerSecond"] > 100
     assert peak["replicas"]["gpu"] >= 3
