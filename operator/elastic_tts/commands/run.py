@@ -72,7 +72,9 @@ def run_operator(args: argparse.Namespace) -> int:
 
     kopf.run(
         clusterwide=not args.namespace, namespaces=args.namespace or (),
-        standalone=args.standalone, peering_name=args.peering,
+        # kopf pauses every watch until a *named* peering's CRD exists, even when
+        # standalone; a standalone run must name none (as handlers.operator_task does).
+        standalone=args.standalone, peering_name=None if args.standalone else args.peering,
         liveness_endpoint=args.liveness,
     )
     return 0
