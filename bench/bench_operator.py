@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,7 @@ from tests.operator.specs import CPU, GPU, tts  # noqa: E402
 
 SIZES = (50, 200, 500)
 INTERVAL = 15.0
+CONCURRENCY = 16
 
 
 def rss_mb() -> float:
@@ -74,32 +76,47 @@ def populate(cluster: PykubeCluster, ns: str, n: int, prom_url: str,
                            "conditions": [{"type": "Ready", "status": "True"}]}})
 
 
+def tick_one(ticker: Ticker, cluster: PykubeCluster, ns: str, name: str) -> None:
+    body = cluster.get(TTSSERVICES, ns, name) or {}
+    ref = ServiceRef(name, ns, body["metadata"].get("generation"))
+    result = ticker.tick(ref, body["spec"], body.get("status") or {}, time.time(),
+                         lambda objs, o=body: kopf.adopt(objs, owner=o))
+    ticker.write_status(ref, body.get("status") or {}, result.status)
+
+
 def one_round(ticker: Ticker, cluster: PykubeCluster, ns: str, n: int
               ) -> tuple[list[float], list[float]]:
     walls, cpus = [], []
     for i in range(n):
-        name = f"svc-{i:03d}"
         wall0, cpu0 = time.perf_counter(), time.process_time()
-        body = cluster.get(TTSSERVICES, ns, name) or {}
-        ref = ServiceRef(name, ns, body["metadata"].get("generation"))
-        result = ticker.tick(ref, body["spec"], body.get("status") or {}, time.time(),
-                             lambda objs, o=body: kopf.adopt(objs, owner=o))
-        ticker.write_status(ref, body.get("status") or {}, result.status)
+        tick_one(ticker, cluster, ns, f"svc-{i:03d}")
         walls.append(time.perf_counter() - wall0)
         cpus.append(time.process_time() - cpu0)
     return walls, cpus
+
+
+def concurrent_round(ticker: Ticker, cluster: PykubeCluster, ns: str, n: int) -> float:
+    """Wall time of a round with the ticks overlapping, as kopf runs one daemon per
+    service: what must fit in the interval."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+        list(pool.map(lambda i: tick_one(ticker, cluster, ns, f"svc-{i:03d}"), range(n)))
+    return time.perf_counter() - start
 
 
 def main() -> int:
     exporter = Exporter()
     prometheus = Prometheus(exporter.port)
     print("operator tick cost (KMock API server over HTTP, real Prometheus)")
+    # One core for the operator, the other for the emulator, as the goal says "one core".
+    os.sched_setaffinity(0, {0})
     print(f"{'services':>8} {'tick wall ms':>13} {'tick CPU ms':>12} {'round wall s':>13} "
-          f"{'round CPU s':>12} {'RSS MB':>7}  goal: round CPU < {INTERVAL:.0f} s, RSS <= 200",
-          flush=True)
+          f"{'round CPU s':>12} {'concurrent s':>13} {'RSS MB':>7}  "
+          f"operator CPU<{INTERVAL:.0f}s  wall<{INTERVAL:.0f}s  RSS<=200", flush=True)
     try:
         for n in SIZES:
             proc, url = start_emulator()
+            os.sched_setaffinity(proc.pid, {1})
             with tempfile.TemporaryDirectory() as tmp:
                 config = Path(tmp) / "config"
                 config.write_text(
@@ -115,17 +132,22 @@ def main() -> int:
                 ticker = Ticker(cluster, PrometheusMetrics(), TickSettings())
                 one_round(ticker, cluster, ns, n)  # warm: first status write is the largest
                 walls, cpus = one_round(ticker, cluster, ns, n)
+                overlapped = concurrent_round(ticker, cluster, ns, n)
             proc.communicate("", timeout=30)
             wall, cpu = statistics.median(walls) * 1000, statistics.median(cpus) * 1000
             rss = rss_mb()
-            ok = "ok" if sum(cpus) < INTERVAL and rss <= 200 else "MISSED"
+            def verdict(met: bool) -> str:
+                return "ok" if met else "MISSED"
+
             print(f"{n:>8} {wall:>13.2f} {cpu:>12.2f} {sum(walls):>13.2f} {sum(cpus):>12.2f} "
-                  f"{rss:>7.1f}  {ok}", flush=True)
+                  f"{overlapped:>13.2f} {rss:>7.1f}  {verdict(sum(cpus) < INTERVAL):>15}"
+                  f"  {verdict(overlapped < INTERVAL):>8}  {verdict(rss <= 200):>8}", flush=True)
     finally:
         prometheus.close()
         exporter.close()
-    print("tick wall includes waiting for the emulator (its own process, same cores); "
-          "tick CPU is the operator's own work")
+    print("tick wall includes waiting for the emulator (its own process, on the other core); "
+          "tick CPU is the operator's own work;\nconcurrent: the same round with "
+          f"{CONCURRENCY} ticks in flight, as kopf's per-service daemons run")
     return 0
 
 

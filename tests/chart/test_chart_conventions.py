@@ -62,7 +62,8 @@ def test_one_replica_recreates_and_two_roll_with_peering() -> None:
 )
 def test_operator_arguments(values: dict[str, Any], expected: list[str]) -> None:
     (container,) = _deployment(values)["spec"]["template"]["spec"]["containers"]
-    assert container["args"] == [*expected, "--liveness=http://0.0.0.0:8080/healthz"]
+    assert container["args"] == [*expected, "--liveness=http://0.0.0.0:8080/healthz",
+                                 "--metrics-port=9100"]
 
 
 def test_namespaced_peering_has_one_peering_object_per_namespace() -> None:

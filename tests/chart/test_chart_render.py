@@ -99,3 +99,17 @@ def test_notes_tell_the_user_what_to_do_next() -> None:
     notes = cf.render()["elastic-tts/templates/NOTES.txt"]
     assert "kubectl get tts" in notes
     assert "rollout status deployment/elastic-tts" in notes
+
+
+@pytest.mark.parametrize("values", SCENARIOS.values(), ids=SCENARIOS.keys())
+def test_the_operator_args_are_ones_elastic_tts_run_accepts(values: dict[str, Any]) -> None:
+    from elastic_tts.cli import build_parser
+
+    (deployment,) = cf.of_kind(cf.objects(values), "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    args = build_parser().parse_args(container["args"])  # exits 2 on an unknown flag
+    assert args.command == "run"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert args.metrics_port == ports["metrics"]
+    assert args.liveness.endswith(f":{ports['health']}/healthz")
+    assert args.standalone != bool(values.get("peering", {}).get("enabled"))

@@ -1,4 +1,6 @@
-"""The operator's RBAC: exactly what it calls, no wildcards, one list for chart and manifests."""
+"""The operator's RBAC: no wildcards, one list for chart and manifests. That the list is
+exactly what the operator calls is checked against its recorded calls in
+tests/operator/test_operator_lifecycle.py."""
 
 from __future__ import annotations
 
@@ -10,45 +12,11 @@ from tests.chart import chart_files as cf
 from tests.crd.crd_files import ROOT
 
 RULES_FILE = cf.CHART / "files" / "rbac-rules.yaml"
-CRUD = {"get", "list", "watch", "create", "patch", "update", "delete"}
-READ = {"get", "list", "watch"}
-
-# (API group, resource) -> the verbs the operator uses (issue 5, "HA and RBAC").
-NEEDS: dict[tuple[str, str], set[str]] = {
-    ("elastictts.io", "ttsservices"): READ | {"patch", "update"},
-    ("elastictts.io", "ttsservices/status"): {"get", "patch", "update"},
-    ("apps", "deployments"): CRUD,
-    ("apps", "deployments/scale"): {"get", "patch", "update"},
-    ("", "services"): CRUD,
-    ("policy", "poddisruptionbudgets"): CRUD,
-    ("gateway.networking.k8s.io", "httproutes"): CRUD,
-    ("", "pods"): READ,
-    ("", "nodes"): READ,
-    ("", "events"): {"create", "patch"},
-    ("events.k8s.io", "events"): {"create", "patch"},
-    ("kopf.dev", "clusterkopfpeerings"): READ | {"patch"},
-    ("kopf.dev", "kopfpeerings"): READ | {"patch"},
-    ("apiextensions.k8s.io", "customresourcedefinitions"): READ,
-    ("", "namespaces"): READ,
-}
-
-
-def granted(rules: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
-    out: dict[tuple[str, str], set[str]] = {}
-    for rule in rules:
-        for group in rule["apiGroups"]:
-            for resource in rule["resources"]:
-                out.setdefault((group, resource), set()).update(rule["verbs"])
-    return out
 
 
 def _file_rules() -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
     return rules
-
-
-def test_rules_grant_exactly_what_the_operator_needs() -> None:
-    assert granted(_file_rules()) == NEEDS
 
 
 def test_no_wildcards_and_no_resource_names() -> None:

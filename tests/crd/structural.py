@@ -9,6 +9,7 @@ What is checked, and with what:
   unknown fields;
 - ``default:`` values, applied top-down as structural defaulting does before CEL runs;
 - ``x-kubernetes-list-type: map``: the list-map keys must be unique;
+- ``nullable: true`` becomes "or null";
 - ``x-kubernetes-validations``: each CEL rule evaluated by cel-python on the defaulted
   object, at the node that declares it.
 
@@ -31,7 +32,7 @@ def to_jsonschema(schema: Schema) -> Schema:
     """A plain JSON Schema (Draft 4) with the same meaning as a structural schema."""
     out: Schema = {}
     for key, value in schema.items():
-        if key.startswith("x-kubernetes-") or key == "default":
+        if key.startswith("x-kubernetes-") or key in ("default", "nullable"):
             continue
         if key == "properties":
             out[key] = {name: to_jsonschema(sub) for name, sub in value.items()}
@@ -41,6 +42,8 @@ def to_jsonschema(schema: Schema) -> Schema:
             out[key] = value
     if schema.get("x-kubernetes-int-or-string"):
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if schema.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
     preserve = schema.get("x-kubernetes-preserve-unknown-fields", False)
     if "properties" in schema and "additionalProperties" not in schema and not preserve:
         out["additionalProperties"] = False

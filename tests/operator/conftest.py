@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pykube
 import pytest
 
 from elastic_tts.adapters.kube import PykubeCluster
@@ -15,17 +16,28 @@ from tests.operator.cluster import FakeKubelet
 from tests.operator.emulator import EmulatorThread
 from tests.operator.prom import Exporter, Prometheus
 
+OPERATOR_TOKEN = "operator-token"
+TESTER_TOKEN = "tester-token"
+
+
+def write_kubeconfig(path: Path, server: str, token: str) -> Path:
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: emulator\n"
+        f"clusters: [{{name: emulator, cluster: {{server: '{server}'}}}}]\n"
+        "contexts: [{name: emulator, context: {cluster: emulator, user: user}}]\n"
+        f"users: [{{name: user, user: {{token: {token}}}}}]\n"
+    )
+    return path
+
 
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorThread]:
     emulator = EmulatorThread().start()
-    kubeconfig = tmp_path_factory.mktemp("kube") / "config"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: emulator\n"
-        f"clusters: [{{name: emulator, cluster: {{server: '{emulator.url}'}}}}]\n"
-        "contexts: [{name: emulator, context: {cluster: emulator, user: tester}}]\n"
-        "users: [{name: tester, user: {token: test-token}}]\n"
-    )
+    # Two identities, as in a cluster: the operator (through $KUBECONFIG, as it runs) and
+    # the tests themselves, so the API server can tell whose calls RBAC must allow.
+    folder = tmp_path_factory.mktemp("kube")
+    kubeconfig = write_kubeconfig(folder / "operator", emulator.url, OPERATOR_TOKEN)
+    emulator.tester_kubeconfig = write_kubeconfig(folder / "tester", emulator.url, TESTER_TOKEN)
     previous = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = str(kubeconfig)
     yield emulator
@@ -38,7 +50,9 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorThr
 
 @pytest.fixture(scope="module")
 def cluster(api_server: EmulatorThread) -> PykubeCluster:
-    return PykubeCluster.from_env()
+    """The tests' own client (the fake kubelet uses it too), under the tester identity."""
+    config = pykube.KubeConfig.from_file(str(api_server.tester_kubeconfig))
+    return PykubeCluster(pykube.HTTPClient(config, timeout=10.0))
 
 
 @pytest.fixture(scope="module")

@@ -23,12 +23,16 @@ import asyncio
 import itertools
 import threading
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp.web
 import kmock
 from kmock import action
+
+from tests.crd import crd_files
 
 _RV = itertools.count(1000)
 
@@ -54,10 +58,43 @@ def _matches(obj: dict[str, Any], selector: str) -> bool:
     return True
 
 
+def rbac_attributes(method: str, path: str, query: Mapping[str, str]
+                    ) -> tuple[str, str, str] | None:
+    """(verb, API group, resource[/subresource]) of a request, as the API server's
+    authorizer sees it; None for discovery and other non-resource paths."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["api"] and len(parts) >= 3:
+        group, rest = "", parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 4:
+        group, rest = parts[1], parts[3:]
+    else:
+        return None
+    if rest[:1] == ["namespaces"] and len(rest) >= 3:
+        rest = rest[2:]  # namespaced: drop "namespaces/<ns>"
+    resource, named = rest[0], len(rest) >= 2
+    if len(rest) >= 3:
+        resource = f"{resource}/{rest[2]}"
+    verbs = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+    if method == "GET":
+        verb = "get" if named else ("watch" if query.get("watch") in ("true", "1") else "list")
+    else:
+        verb = verbs.get(method, method.lower())
+    return verb, group, resource
+
+
 class ApiServer(kmock.KubernetesEmulator):
     REQUEST_LOG = 64
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Who asked for what, by bearer token: what an RBAC authorizer would be asked.
+        self.calls: set[tuple[str, str, str, str]] = set()
+
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        attributes = rbac_attributes(raw_request.method, raw_request.path, raw_request.query)
+        if attributes is not None:
+            token = raw_request.headers.get("Authorization", "").removeprefix("Bearer ")
+            self.calls.add((token, *attributes))
         # KMock logs every request for assertions and re-scans that log to route each new
         # one, so cost grows with all traffic so far. Nothing here asserts on the request
         # log; keeping its tail keeps the emulator's cost per request flat.
@@ -185,14 +222,23 @@ class ApiServer(kmock.KubernetesEmulator):
 
 
 def register_ttsservice_crd(server: kmock.KubernetesEmulator) -> None:
-    """THE seam for the CRD: a minimal test-side registration of elastictts.io/v1alpha1
-    TTSService. When crds/ttsservice.yaml lands, load it here instead (names, short
-    names, scope and subresources from the CRD's spec)."""
-    server.resources["elastictts.io/v1alpha1/ttsservices"] = kmock.ResourceInfo(
-        kind="TTSService", singular="ttsservice", namespaced=True, shortnames={"tts"},
-        categories={"all"}, subresources={"status"},
-        verbs={"create", "delete", "get", "list", "patch", "update", "watch"},
-    )
+    """Serve the TTSService resource as crds/ttsservice.yaml declares it: group, served
+    versions, names, scope and subresources all come from the shipped CRD."""
+    crd = crd_files.crd()
+    names = crd["spec"]["names"]
+    for version in crd["spec"]["versions"]:
+        if not version.get("served"):
+            continue
+        server.resources[f"{crd['spec']['group']}/{version['name']}/{names['plural']}"] = (
+            kmock.ResourceInfo(
+                kind=names["kind"], singular=names["singular"],
+                namespaced=crd["spec"]["scope"] == "Namespaced",
+                shortnames=set(names.get("shortNames", [])),
+                categories=set(names.get("categories", [])),
+                subresources=set(version.get("subresources", {})),
+                verbs={"create", "delete", "get", "list", "patch", "update", "watch"},
+            )
+        )
 
 
 def register_gateway_api(server: kmock.KubernetesEmulator) -> None:
@@ -207,6 +253,7 @@ class EmulatorThread:
 
     def __init__(self) -> None:
         self.url = ""
+        self.tester_kubeconfig: Path | None = None  # set by the fixture that writes it
         self.server: ApiServer | None = None
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None

@@ -65,6 +65,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - --standalone
 {{- end }}
 - --liveness=http://0.0.0.0:{{ .Values.health.port }}/healthz
+- --metrics-port={{ .Values.metrics.port }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
 {{- end }}

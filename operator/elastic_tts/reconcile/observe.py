@@ -138,7 +138,8 @@ class Load:
     long_rate: float
     requests_per_second: float
     characters_per_second: float
-    per_pool: Mapping[str, Mapping[str, float]]  # pool -> {"rps": .., "charsPerSecond": ..}
+    # pool -> {"requestsPerSecond": .., "charactersPerSecond": ..}
+    per_pool: Mapping[str, Mapping[str, float]]
 
 
 def render_query(template: str, service: str, namespace: str, window: str,

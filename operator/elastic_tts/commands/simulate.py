@@ -9,32 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-EXIT_USAGE = 2
+from elastic_tts.commands.args import EXIT_USAGE, non_negative_number, positive_number
+
 DEFAULT_PLOT = "out/simulate.png"
 DISPATCHES = ("capacity-weighted", "round-robin")
 
 
-def positive_number(flag: str) -> Callable[[str], float]:
-    from elastic_tts.cli import non_negative_number
-
-    parse_non_negative = non_negative_number(flag)
-
-    def parse(text: str) -> float:
-        value = parse_non_negative(text)
-        if value == 0:
-            raise argparse.ArgumentTypeError(f"{flag} must be greater than 0, got {text!r}")
-        return value
-
-    return parse
-
-
 def add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from elastic_tts.cli import non_negative_number
-
     parser = sub.add_parser(
         "simulate",
         help="replay a traffic trace and compare elastic-tts with the usual alternatives",

@@ -1,0 +1,80 @@
+"""`elastic-tts run`: the operator, on kopf. Its heavy imports happen when it runs, so
+`explain` works on an install without the `operator` extra."""
+
+from __future__ import annotations
+
+import argparse
+
+from elastic_tts.commands.args import UsageError
+
+
+def rate_windows(text: str) -> tuple[str, str]:
+    parts = [p.strip() for p in text.split(",")]
+    valid = len(parts) == 2 and all(
+        p[:-1].isdigit() and int(p[:-1]) > 0 and p[-1] in "smh" for p in parts
+    )
+    if not valid:
+        raise argparse.ArgumentTypeError(
+            f"--rate-windows must be two PromQL durations like 1m,5m, got {text!r}"
+        )
+    return parts[0], parts[1]
+
+
+def port_number(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"--metrics-port must be 1-65535, got {text!r}")
+    return int(text)
+
+
+def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "run",
+        help="run the operator (kopf) against the current cluster",
+        description="Run the elastic-tts operator: watch TTSServices, render their "
+        "children and scale their pools. Credentials come from the in-cluster service "
+        "account, else $KUBECONFIG or ~/.kube/config.",
+    )
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--namespace", "-n", action="append", metavar="NS",
+                       help="watch this namespace (repeatable; glob patterns allowed)")
+    scope.add_argument("--all-namespaces", "-A", action="store_true",
+                       help="watch every namespace (the default)")
+    parser.add_argument("--standalone", action="store_true",
+                        help="no peering: do not coordinate with other operator replicas")
+    parser.add_argument("--peering", default="elastic-tts", metavar="NAME",
+                        help="peering object name for active/standby (default elastic-tts)")
+    parser.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", metavar="URL",
+                        help="kopf liveness endpoint (default http://0.0.0.0:8080/healthz)")
+    parser.add_argument("--metrics-port", type=port_number, default=8081,
+                        help="port of the operator's own /metrics (default 8081)")
+    parser.add_argument("--rate-windows", type=rate_windows, default=("1m", "5m"),
+                        metavar="SHORT,LONG",
+                        help="PromQL rate windows for the short and long load (default 1m,5m)")
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    parser.set_defaults(func=run_operator)
+
+
+def run_operator(args: argparse.Namespace) -> int:
+    # Imported here so that `explain` works without the operator extra installed.
+    import kopf
+
+    from elastic_tts import operator_metrics
+    from elastic_tts.handlers import runtime
+    from elastic_tts.reconcile.tick import TickSettings
+
+    kopf.configure(verbose=args.verbose)
+    runtime.configure(TickSettings(rate_windows=args.rate_windows))
+    try:
+        operator_metrics.serve(args.metrics_port)
+    except OSError as exc:
+        raise UsageError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from None
+    import elastic_tts.handlers  # noqa: F401  (registers the handlers)
+
+    kopf.run(
+        clusterwide=not args.namespace, namespaces=args.namespace or (),
+        # kopf pauses every watch until a *named* peering's CRD exists, even when
+        # standalone; a standalone run must name none (as handlers.operator_task does).
+        standalone=args.standalone, peering_name=None if args.standalone else args.peering,
+        liveness_endpoint=args.liveness,
+    )
+    return 0
