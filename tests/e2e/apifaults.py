@@ -15,14 +15,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 import aiohttp.web
-import kmock
 
-from tests.operator.emulator import (
-    ApiServer,
-    EmulatorThread,
-    register_gateway_api,
-    register_ttsservice_crd,
-)
+from tests.operator.emulator import ApiServer, EmulatorThread
 
 REASONS = {409: "Conflict", 500: "InternalError", 429: "TooManyRequests"}
 
@@ -97,17 +91,7 @@ class FaultyEmulatorThread(EmulatorThread):
         super().__init__()
         self.gate = FaultGate()
 
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        async with FaultyApiServer() as server:
-            server.gate = self.gate
-            async with kmock.Server(server) as http:
-                server.fallback  # noqa: B018  (the emulator's default reactions are set up)
-                server.resources.load_bundled()
-                register_ttsservice_crd(server)
-                register_gateway_api(server)
-                self.server = server
-                self.url = str(http.url).rstrip("/")
-                self._ready.set()
-                await self._stop.wait()
+    def make_server(self) -> ApiServer:
+        server = FaultyApiServer()
+        server.gate = self.gate
+        return server
