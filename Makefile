@@ -9,12 +9,13 @@ APT_PACKAGES := prometheus espeak-ng chromium sox
 APT_PROBES   := prometheus espeak-ng chromium sox
 PYTEST_ARGS ?=
 
-.PHONY: help venv system-deps lint typecheck importlint check test test-all bench demo worker clean
+.PHONY: help venv system-deps lint typecheck importlint check test test-all e2e bench demo worker clean
 
 help:
 	@echo "make demo      run the main job: elastic-tts simulate on the built-in day"
 	@echo "make test      install what is needed, then lint, type-check and run the tests"
-	@echo "make test-all  every tier, slow ones included"
+	@echo "make test-all  every tier, slow ones included; prints the e2e report"
+	@echo "make e2e       the end-to-end loop tier (fast and slow), with its report"
 	@echo "make bench     run the benchmarks"
 	@echo "make worker    run the TTS worker on http://localhost:8080 (espeak engine)"
 
@@ -52,6 +53,11 @@ test: system-deps venv check
 
 test-all: system-deps venv check
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The whole loop under load and faults (tests/e2e); its fast subset also runs in `make test`.
+# Both print the e2e report at the end and write it to out/e2e-report.txt.
+e2e: system-deps venv
+	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
 bench: system-deps venv
 	$(BIN)/python bench/bench_decide.py

@@ -274,10 +274,14 @@ class EmulatorThread:
     def _run(self) -> None:
         asyncio.run(self._main())
 
+    def make_server(self) -> ApiServer:
+        """The API server to serve; the e2e tier serves one behind a fault gate."""
+        return ApiServer()
+
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with ApiServer() as server, kmock.Server(server) as http:
+        async with self.make_server() as server, kmock.Server(server) as http:
             server.fallback  # noqa: B018  (the emulator's default reactions are set up)
             server.resources.load_bundled()
             register_ttsservice_crd(server)

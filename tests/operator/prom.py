@@ -68,7 +68,9 @@ class Exporter:
 class Prometheus:
     """`prometheus` on a free loopback port with a 1 s scrape of the exporter."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int | None = None, scrape_configs: str | None = None) -> None:
+        """Scrapes 127.0.0.1:`target_port`, or whatever `scrape_configs` (the YAML list
+        under ``scrape_configs:``, indented by two) says, such as file-based discovery."""
         binary = shutil.which("prometheus")
         if binary is None:  # `make test` installs it (system-deps); say so if it is gone
             raise RuntimeError("the Debian `prometheus` binary is not installed")
@@ -76,12 +78,14 @@ class Prometheus:
         self.url = f"http://127.0.0.1:{self.port}"
         self._dir = Path(tempfile.mkdtemp(prefix="elastic-tts-prom-"))
         config = self._dir / "prometheus.yml"
+        if scrape_configs is None:
+            scrape_configs = ("  - job_name: tts\n"
+                              f"    static_configs: [{{targets: ['127.0.0.1:{target_port}']}}]\n")
         config.write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            "scrape_configs:\n"
-            "  - job_name: tts\n"
-            f"    static_configs: [{{targets: ['127.0.0.1:{target_port}']}}]\n"
+            "scrape_configs:\n" + scrape_configs
         )
+        self.directory = self._dir
         self._args = [binary, f"--config.file={config}",
                       f"--storage.tsdb.path={self._dir / 'data'}",
                       f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]

@@ -306,3 +306,15 @@ def test_round_robin_capacity_counts_the_slowest_replica() -> None:
     # 1 GPU + 3 CPU behind a plain Service serve 4 x 26.3 = 105 chars/s, not 162.
     assert decision.memory.targets == {"gpu": 2, "cpu": 0}
     assert decision.replicas["cpu"] == 3  # still held until the GPUs are Ready
+
+
+def test_readings_after_an_outage_wait_a_window_before_scaling_down() -> None:
+    # 300 s window, 15 s interval: 60 chars/s, then 25 ticks (375 s) without metrics,
+    # longer than the window, then low readings (a rate over the first fresh scrapes).
+    spec = build(two_pools())
+    ticks = drive(spec, FakeCluster(spec), [60.0] + [None] * 25 + [5.0] * 22, T0)
+    high = ticks[0].decision.replicas
+    assert all(t.decision.replicas == high for t in ticks[1:26])  # held while blind
+    for tick in ticks[26:46]:  # readings back: the window still holds the blind ticks
+        assert tick.decision.replicas == high, tick.now - T0
+    assert ticks[-1].decision.replicas != high  # a whole window of low readings: down

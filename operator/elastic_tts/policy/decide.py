@@ -260,7 +260,14 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
         missing = spec.scaling.on_metrics_unavailable
         base = spec.scaling.fallback_replicas if missing == "fallbackReplicas" else current
         targets = _clamp(base, schedule.bounds)
-        kept = Memory(memory.samples, memory.sized_for, targets, backoff, None)
+        # While blind, assume the demand the targets were sized for: when readings come
+        # back, the first ones (a rate over one or two fresh scrapes) cannot scale down
+        # before a whole scale-down window of them agrees, as without the outage.
+        horizon = max(spec.scaling.scale_down_stabilization_seconds,
+                      spec.scaling.scale_up_stabilization_seconds)
+        blind = (*(s for s in memory.samples if now - horizon <= s[0] < now),
+                 (now, memory.sized_for)) if memory.targets else memory.samples
+        kept = Memory(blind, memory.sized_for, targets, backoff, None)
         what = "fallback replicas" if missing == "fallbackReplicas" else "holding replicas"
         return finish(targets, _mode(spec, ctx, targets), None, True, kept,
                       [f"metrics unavailable: {what}"])

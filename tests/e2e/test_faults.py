@@ -1,0 +1,222 @@
+"""Faults, injected into the running loop under load, and recovered from.
+
+Each scenario runs its own TTSService with steady load from the generator; the fault is
+injected once the loop has converged, and every scenario ends with nothing lost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.e2e.apifaults import FaultyEmulatorThread
+from tests.e2e.checks import (
+    capacity_drops_below_demand,
+    condition_is,
+    deployment_replicas,
+    wait_converged,
+    wait_steady_under,
+)
+from tests.e2e.conftest import LoopFactory
+from tests.e2e.loadgen import LoadGenerator, steps
+from tests.e2e.loop import Loop
+from tests.e2e.report import REPORT, ScenarioFigures
+from tests.e2e.specs import e2e_service
+from tests.operator.cluster import wait_for
+from tests.operator.prom import Prometheus
+
+# Each scenario runs a loop for one to three minutes on two shared cores.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+
+CHARS = 20
+
+
+@pytest.fixture
+def loads() -> Iterator[list[LoadGenerator]]:
+    started: list[LoadGenerator] = []
+    yield started
+    for load in started:
+        load.stop()
+
+
+def start_load(loop: Loop, loads: list[LoadGenerator], rate: float,
+               seconds: float = 600) -> LoadGenerator:
+    load = LoadGenerator(loop.runner.endpoints).start(steps([(seconds, rate)], CHARS))
+    loads.append(load)
+    return load
+
+
+def finish(figures: ScenarioFigures, loop: Loop, load: LoadGenerator, origin: float) -> None:
+    stats = load.finish()
+    REPORT.add_load(figures, stats)
+    REPORT.add_scaling(figures, loop.runner.scale_actions, origin)
+    assert stats.sent > 0
+    assert not stats.lost, stats.lost[:5]
+
+
+def test_prometheus_killed_for_a_while(make_loop: LoopFactory, e2e_prometheus: Prometheus,
+                                       loads: list[LoadGenerator]) -> None:
+    figures = REPORT.scenario("Prometheus killed")
+    loop = make_loop(e2e_service("promkill", e2e_prometheus.url))
+    wait_converged(loop, "the cpu floor")
+    origin = time.time()
+    load = start_load(loop, loads, 45.0)
+    before = wait_steady_under(loop, 45.0)
+    assert e2e_prometheus.process is not None
+    e2e_prometheus.process.kill()
+    e2e_prometheus.process.wait(10)
+    killed = time.time()
+    wait_for("MetricsAvailable=False", lambda: condition_is(loop, "MetricsAvailable", "False"),
+             20)
+    noticed = time.time() - killed
+    held = []
+    for _ in range(6):  # replicas held through the outage
+        held.append(deployment_replicas(loop))
+        time.sleep(1.0)
+    e2e_prometheus.start()
+    outage = time.time() - killed
+    wait_for("MetricsAvailable=True", lambda: condition_is(loop, "MetricsAvailable", "True"),
+             30)
+    # The load never changed: after recovery the replicas stay where they were.
+    for _ in range(8):
+        held.append(deployment_replicas(loop))
+        time.sleep(1.0)
+    after = wait_steady_under(loop, 45.0)
+    finish(figures, loop, load, origin)
+    assert all(h == before for h in held), (before, held)
+    assert after == before, (before, after)
+    assert not capacity_drops_below_demand(loop)
+    REPORT.fault("Prometheus killed", f"SIGKILL for {outage:.0f}s under 45 chars/s",
+                 f"MetricsAvailable=False after {noticed:.1f}s, replicas held at {before}, "
+                 f"back to True after restart; steady again at {after}")
+
+
+def test_operator_killed_mid_transition(make_loop: LoopFactory, e2e_prometheus: Prometheus,
+                                        loads: list[LoadGenerator]) -> None:
+    figures = REPORT.scenario("operator killed mid-transition")
+    loop = make_loop(e2e_service("opkill", e2e_prometheus.url))
+    wait_converged(loop, "the cpu floor")
+    origin = time.time()
+    # Up, down, up again: three transitions to be caught in the middle of.
+    load = LoadGenerator(loop.runner.endpoints).start(
+        steps([(30, 100.0), (35, 15.0), (40, 100.0)], CHARS))
+    loads.append(load)
+    kills = []
+    for _ in range(3):
+        seen = len(loop.runner.scale_actions)
+        wait_for("a scale action to interrupt",
+                 lambda n=seen: len(loop.runner.scale_actions) > n, 60, every=0.1)
+        action = loop.runner.scale_actions[-1]
+        loop.operator.kill()  # the new capacity is not Ready yet: mid-transition
+        kills.append(f"{action.pool} {action.before}->{action.after}")
+        time.sleep(1.5)
+        loop.operator.start()
+        loop.operator.wait_alive()
+    stats = load.wait(150)
+    final = wait_converged(loop, "convergence after the kills", 60)
+    REPORT.add_load(figures, stats)
+    REPORT.add_scaling(figures, loop.runner.scale_actions, origin)
+    assert not stats.lost, stats.lost[:5]
+    drops = capacity_drops_below_demand(loop)
+    assert not drops, drops
+    REPORT.fault("operator killed", f"SIGKILL x{len(kills)} right after scale actions "
+                 f"({', '.join(kills)}), restarted 1.5s later",
+                 f"converged to {final}; Ready capacity never dropped below demand")
+
+
+def test_spot_pending_then_interrupted(make_loop: LoopFactory, e2e_prometheus: Prometheus,
+                                       loads: list[LoadGenerator]) -> None:
+    figures = REPORT.scenario("spot pending / interrupted")
+    loop = make_loop(e2e_service("spot", e2e_prometheus.url))
+    wait_converged(loop, "the cpu floor")
+    origin = time.time()
+    # No spot capacity when load arrives: spot pods stay Pending, on-demand covers.
+    loop.runner.hold("spot")
+    load = start_load(loop, loads, 100.0)
+    wait_for("SpotFallback", lambda: condition_is(loop, "SpotFallback", "True"), 60)
+    wait_for("on-demand covering", lambda: loop.runner.ready_counts().get("gpu"), 30)
+    loop.runner.release("spot")
+    wait_for("back to spot", lambda: loop.runner.ready_counts().get("spot") == 2, 90)
+    steady = wait_converged(loop, "spot steady, on-demand let go", 60)
+    assert steady.get("gpu", 0) == 0 and steady["spot"] == 2, steady
+    REPORT.fault("spot", "spot pods held Pending (no capacity) as load rose",
+                 "SpotFallback=True, gpu covered; after capacity returned and the back-off "
+                 f"ended, back on spot: {steady}")
+    # Now reclaim the running spot pods, with no spot capacity for their replacements.
+    loop.runner.hold("spot")
+    interrupted = loop.runner.interrupt("spot")
+    wait_for("SpotFallback again",
+             lambda: condition_is(loop, "SpotFallback", "True"), 30)
+    wait_for("on-demand covering again", lambda: loop.runner.ready_counts().get("gpu"), 30)
+    time.sleep(3)
+    loop.runner.release("spot")
+    wait_for("back to spot again", lambda: loop.runner.ready_counts().get("spot") == 2, 90)
+    recovered = wait_converged(loop, "spot steady again", 60)
+    finish(figures, loop, load, origin)
+    assert recovered.get("gpu", 0) == 0, recovered
+    assert wait_for("SpotFallback cleared",
+                    lambda: condition_is(loop, "SpotFallback", "False"), 30)
+    assert not capacity_drops_below_demand(loop)
+    REPORT.fault("spot", f"{interrupted} spot pods interrupted (DisruptionTarget, drained)",
+                 f"fallback to gpu, then back on spot: {recovered}")
+
+
+def test_worker_sigterm_under_load(make_loop: LoopFactory, e2e_prometheus: Prometheus,
+                                   loads: list[LoadGenerator]) -> None:
+    figures = REPORT.scenario("worker SIGTERM under load")
+    loop = make_loop(e2e_service("sigterm", e2e_prometheus.url))
+    wait_converged(loop, "the cpu floor")
+    origin = time.time()
+    load = start_load(loop, loads, 80.0)
+    wait_steady_under(loop, 80.0)
+    victims = []
+    for pool in ("cpu", "spot", "cpu"):
+        worker = loop.runner.terminate_one(pool)
+        assert worker is not None, f"no Ready {pool} worker to terminate"
+        victims.append(worker)
+        time.sleep(4)
+    for worker in victims:
+        assert worker.process.wait(40) == 0, worker.log()[-2000:]
+    wait_converged(loop, "replacements Ready")
+    finish(figures, loop, load, origin)
+    REPORT.fault("worker SIGTERM", f"{len(victims)} Ready workers sent SIGTERM under "
+                 "80 chars/s", "each drained and exited 0; no request dropped")
+
+
+def test_api_errors_are_retried(make_loop: LoopFactory, e2e_prometheus: Prometheus,
+                                e2e_api: FaultyEmulatorThread,
+                                loads: list[LoadGenerator]) -> None:
+    figures = REPORT.scenario("API errors injected")
+    loop = make_loop(e2e_service("apierr", e2e_prometheus.url))
+    wait_converged(loop, "the cpu floor")
+    origin = time.time()
+    gate = e2e_api.gate
+    gate.add("PATCH", "/deployments/", status=409, times=3)
+    gate.add("PATCH", "/deployments/", status=500, times=2)
+    gate.add("PATCH", "/ttsservices/apierr/status", status=500, times=3)
+    gate.add("GET", "/pods", delay=3.0, times=3)
+    gate.add("GET", "/deployments", status=500, times=3)
+    load = start_load(loop, loads, 100.0)
+    wait_for("every injected fault hit", lambda: gate.pending() == 0, 90)
+    final = wait_converged(loop, "convergence despite API errors", 60)
+    finish(figures, loop, load, origin)
+    assert loop.operator.process is not None and loop.operator.process.poll() is None
+    assert sum(final.values()) >= 4, final  # it did scale up for the load
+    counted = reconcile_errors(requests.get(loop.operator.metrics_url, timeout=5).text)
+    assert counted.get("Conflict", 0) >= 1 and counted.get("ApiError", 0) >= 1, counted
+    REPORT.fault("API errors", ", ".join(f"{k} x{v}" for k, v in sorted(gate.hits.items())),
+                 f"operator retried ({counted}), never crashed; converged to {final}")
+
+
+def reconcile_errors(exposition: str) -> dict[str, float]:
+    """elastic_tts_reconcile_errors_total by its `kind` label, from /metrics text."""
+    counted: dict[str, float] = {}
+    for line in exposition.splitlines():
+        if line.startswith("elastic_tts_reconcile_errors_total{"):
+            labels, _, value = line.rpartition(" ")
+            kind = labels.split('kind="', 1)[1].split('"', 1)[0]
+            counted[kind] = counted.get(kind, 0.0) + float(value)
+    return counted

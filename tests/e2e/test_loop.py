@@ -1,0 +1,150 @@
+"""The loop closes: real requests raise the workers' counters, Prometheus rates them, the
+operator scales the Deployments, the runner starts or drains real workers, and the load
+lands on them. Load steps up, then down; capacity follows each way within its bounds, and
+the operator's decisions are the ones the simulator predicts from the same observations.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.e2e.checks import capacity_drops_below_demand
+from tests.e2e.conftest import LoopFactory
+from tests.e2e.loadgen import LoadGenerator, compressed_day, steps
+from tests.e2e.loop import Loop, Tick
+from tests.e2e.promql import served_within
+from tests.e2e.replay import gaps, replay
+from tests.e2e.report import REPORT
+from tests.e2e.specs import DOWN_WINDOW, INTERVAL, e2e_service
+from tests.operator.cluster import wait_for
+from tests.operator.prom import Prometheus
+
+LOW, HIGH = 12.0, 100.0  # offered characters per second
+CHARS = 20  # per request
+LOW_SECONDS, HIGH_SECONDS, FALL_SECONDS = 12.0, 26.0, 30.0
+LONG_RATE_WINDOW = 8.0  # the operator's --rate-windows 4s,8s: the slower one to let go
+SCRAPE = 1.0
+
+
+def capacity_at(loop: Loop, when: float) -> float:
+    counts: dict[str, int] = {}
+    for sample in loop.runner.capacity:
+        if sample.at > when:
+            break
+        counts = sample.ready
+    return loop.ready_capacity(counts)
+
+
+def first_time_capacity_reaches(loop: Loop, after: float, level: float) -> float | None:
+    for sample in loop.runner.capacity:
+        if sample.at >= after and loop.ready_capacity(sample.ready) >= level - 1e-9:
+            return sample.at
+    # The capacity may already have been there before `after`.
+    return after if capacity_at(loop, after) >= level - 1e-9 else None
+
+
+def decided_capacity(loop: Loop, tick: Tick) -> float:
+    return loop.ready_capacity(tick.replicas)
+
+
+@pytest.mark.timeout(300)
+def test_capacity_follows_load_up_and_down(make_loop: LoopFactory,
+                                           e2e_prometheus: Prometheus) -> None:
+    figures = REPORT.scenario("load step (fast)")
+    loop = make_loop(e2e_service("step", e2e_prometheus.url))
+    wait_for("the cpu floor Ready", lambda: loop.runner.ready_counts().get("cpu"), 60)
+
+    load = LoadGenerator(loop.runner.endpoints).start(
+        steps([(LOW_SECONDS, LOW), (HIGH_SECONDS, HIGH), (FALL_SECONDS, LOW)], CHARS))
+    origin = time.time()
+    rise, fall = origin + LOW_SECONDS, origin + LOW_SECONDS + HIGH_SECONDS
+    stats = load.wait(LOW_SECONDS + HIGH_SECONDS + FALL_SECONDS + 60)
+    end = time.time()
+    ticks = [t for t in loop.recorder.ticks if t.at >= origin - INTERVAL]
+
+    REPORT.add_load(figures, stats)
+    REPORT.add_scaling(figures, loop.runner.scale_actions, origin)
+    within, served = served_within(e2e_prometheus.url, "step", "3.0", end - origin + 5)
+    figures.slo_worker = within / served if served else None
+
+    # Up: from the first tick that saw the whole new load, Ready capacity covers it within
+    # two intervals plus the cold start (the slowest worker start measured here).
+    high_demand = max(t.demand for t in ticks if rise <= t.at <= fall)
+    seen = next(t for t in ticks if t.at >= rise and t.demand >= 0.95 * high_demand)
+    cold = max(loop.runner.cold_starts)
+    covered = first_time_capacity_reaches(loop, seen.at, min(seen.demand,
+                                                             decided_capacity(loop, seen)))
+    assert covered is not None, "capacity never reached the demand"
+    bound = 2 * INTERVAL + cold
+    assert covered - seen.at <= bound, (covered - seen.at, bound)
+    figures.notes.append(
+        f"load {LOW:g} -> {HIGH:g} chars/s at t+{LOW_SECONDS:g}s: operator saw it at "
+        f"t+{seen.at - origin:.1f}s, Ready capacity covered it {covered - seen.at:.1f}s "
+        f"later (bound {bound:.1f}s = 2 intervals + cold start {cold:.1f}s)")
+
+    # Down: the first decision with less capacity comes only once the scale-down window
+    # holds no demand above what it keeps; the Ready workers then really go.
+    at_fall = decided_capacity(loop, [t for t in ticks if t.at <= fall][-1])
+    down = next(t for t in ticks if t.at > fall and decided_capacity(loop, t) < at_fall)
+    in_window = [t.demand for t in ticks if down.at - DOWN_WINDOW < t.at <= down.at]
+    assert max(in_window) <= decided_capacity(loop, down) + 1e-6
+    last_high = max(t.at for t in ticks if t.demand > decided_capacity(loop, down))
+    assert down.at - last_high >= DOWN_WINDOW - 0.01, (down.at - last_high)
+    low_capacity = decided_capacity(loop, ticks[-1])
+    assert low_capacity < at_fall
+    let_go = fall + SCRAPE + LONG_RATE_WINDOW + DOWN_WINDOW + 2 * INTERVAL + 5.0  # + drain
+    assert first_time_capacity_reaches_down(loop, fall, low_capacity) <= let_go
+    figures.notes.append(
+        f"load back down at t+{fall - origin:.0f}s: first smaller decision at "
+        f"t+{down.at - origin:.1f}s, {down.at - last_high:.1f}s after the last tick that "
+        f"needed the peak capacity (window {DOWN_WINDOW:g}s)")
+
+    # The engine decided what the simulator predicts from the same observations.
+    assert not gaps(ticks), "the recorder missed ticks; the replay would not be faithful"
+    all_ticks = loop.recorder.ticks
+    disagreements = replay(loop.service["spec"], all_ticks)
+    assert not disagreements, disagreements[:3]
+    figures.notes.append(f"simulator replay: {len(all_ticks)} ticks, 0 disagreements")
+
+    # The workers measured what the client saw, and nothing was lost.
+    ok = sum(1 for r in stats.results if r.status == 200)
+    assert served >= 0.9 * ok - 3, (served, ok)
+    assert not stats.lost, stats.lost[:5]
+
+
+def first_time_capacity_reaches_down(loop: Loop, after: float, level: float) -> float:
+    for sample in loop.runner.capacity:
+        if sample.at >= after and loop.ready_capacity(sample.ready) <= level + 1e-9:
+            return sample.at
+    raise AssertionError(f"Ready capacity never came down to {level}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_a_compressed_day(make_loop: LoopFactory, e2e_prometheus: Prometheus) -> None:
+    """The built-in day in two and a half minutes: two peaks and a night, through the
+    whole loop; nothing lost, decisions as the simulator predicts, the workers' SLO."""
+    figures = REPORT.scenario("built-in day, compressed")
+    loop = make_loop(e2e_service("day", e2e_prometheus.url))
+    wait_for("the cpu floor Ready", lambda: loop.runner.ready_counts().get("cpu"), 60)
+    arrivals, note = compressed_day(150.0, peak_chars_per_second=110.0)
+    origin = time.time()
+    stats = LoadGenerator(loop.runner.endpoints).start(arrivals).wait(150 + 60)
+    end = time.time()
+    REPORT.add_load(figures, stats)
+    REPORT.add_scaling(figures, loop.runner.scale_actions, origin)
+    within, served = served_within(e2e_prometheus.url, "day", "3.0", end - origin + 5)
+    figures.slo_worker = within / served if served else None
+    figures.notes.append(note)
+
+    assert not stats.lost, stats.lost[:5]
+    assert len(loop.runner.scale_actions) >= 4  # up for the peaks, down for the night
+    assert not capacity_drops_below_demand(loop)
+    assert not gaps(loop.recorder.ticks)
+    disagreements = replay(loop.service["spec"], loop.recorder.ticks)
+    assert not disagreements, disagreements[:3]
+    figures.notes.append(f"simulator replay: {len(loop.recorder.ticks)} ticks, "
+                         "0 disagreements")
+    assert served > 0
