@@ -25,6 +25,7 @@ from elastic_tts.adapters.kube import PykubeCluster
 from elastic_tts.reconcile.kinds import TTSSERVICES
 from tests.e2e.runner import PodRunner
 from tests.operator.prom import free_port
+from tests.processes import stop_gracefully
 
 
 class OperatorProcess:
@@ -76,14 +77,8 @@ class OperatorProcess:
             self.kills += 1
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        if self.process is not None:
+            stop_gracefully(self.process, 20)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]

@@ -21,6 +21,7 @@ from pathlib import Path
 import requests
 
 from tests.operator.prom import free_port
+from tests.processes import stop_gracefully
 
 REPO = Path(__file__).resolve().parents[2]
 ESPEAK_AT_SPEED = Path(__file__).with_name("espeak_at_speed.sh")
@@ -77,12 +78,7 @@ class WorkerProcess:
             self.process.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float = 30.0) -> None:
-        self.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        stop_gracefully(self.process, timeout)
         self._log.close()
 
     def log(self) -> str:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.processes import stop_gracefully
+
 REPO = Path(__file__).resolve().parents[2]
 GUNICORN_CONF = "python:tts_worker.gunicorn_conf"
 
@@ -106,11 +108,5 @@ class Server:
         return self.log_path.read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        stop_gracefully(self.process, 30)
         self._log.close()
