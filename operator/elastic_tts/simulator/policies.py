@@ -17,6 +17,7 @@ targetUtilization, so the comparison is about how each scales, not how hard it r
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -42,13 +43,17 @@ class View:
     pools: Mapping[str, PoolState]
 
 
-class Policy:
+class Policy(ABC):
+    """One controller the simulator compares: every `interval` seconds it sees a `View`
+    and returns the replicas it wants per pool."""
+
     name = "policy"
     interval = 15.0
     instant = False  # replicas Ready at once, never short of spot (the oracle only)
 
+    @abstractmethod
     def decide(self, view: View) -> dict[str, int]:
-        raise NotImplementedError
+        """Target replicas per pool for this tick."""
 
 
 class ElasticTTS(Policy):

@@ -33,7 +33,7 @@ class _Job(Generic[Item, Result]):
 
 
 class BatcherClosed(RuntimeError):
-    pass
+    """The batcher has shut down (the worker is draining); no new items are taken."""
 
 
 class MicroBatcher(Generic[Item, Result]):

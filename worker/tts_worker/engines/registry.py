@@ -12,7 +12,7 @@ _FACTORIES: dict[str, EngineFactory] = {}
 
 
 class UnknownEngine(LookupError):
-    pass
+    """TTS_ENGINE names no registered engine."""
 
 
 def register_engine(name: str) -> Callable[[EngineFactory], EngineFactory]:
