@@ -126,8 +126,9 @@ def test_sigterm_drains_without_dropping_in_flight_requests(start: ServerFactory
         server.get("/healthz")
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 def test_the_console_script_serves_espeak(tmp_path: Path) -> None:
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng missing: `make system-deps` installs the Debian package")
     port = free_port()
     script = Path(sys.executable).with_name("elastic-tts-worker")
     server = Server([str(script), "serve", "--host", "127.0.0.1", "--port", str(port),

@@ -20,7 +20,7 @@ BIN = Path(sys.executable).parent
 def tool(name: str) -> str:
     path = shutil.which(name, path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     if path is None:
-        pytest.skip(f"{name} is not installed (it comes with the dev extra)")
+        pytest.fail(f"{name} missing: it comes with the dev extra (`make venv`)")
     return path
 
 
