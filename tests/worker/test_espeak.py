@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import io
-import shutil
 import wave
 from pathlib import Path
 
 import pytest
 
+from tests.required import require
 from tests.worker.conftest import AppFactory
 from tts_worker.audio import read_wav
 from tts_worker.engines import EngineError, EngineSettings, NullObserver, SynthesisRequest
 from tts_worker.engines.espeak import EspeakEngine
 from tts_worker.engines.registry import create_engine
 
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                reason="espeak-ng is not installed (make system-deps)")
+require("espeak-ng")
 
 SENTENCE = "今天天气很好，我们一起去公园散步吧。"  # 17 syllables
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +12,7 @@ import pytest
 from prometheus_client import multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.required import require
 from tests.worker.servers import Reply, Server, free_port
 
 FAKE_APP = "tests.worker.fakes:create_app()"
@@ -127,8 +127,7 @@ def test_sigterm_drains_without_dropping_in_flight_requests(start: ServerFactory
 
 
 def test_the_console_script_serves_espeak(tmp_path: Path) -> None:
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng missing: `make system-deps` installs the Debian package")
+    require("espeak-ng")
     port = free_port()
     script = Path(sys.executable).with_name("elastic-tts-worker")
     server = Server([str(script), "serve", "--host", "127.0.0.1", "--port", str(port),

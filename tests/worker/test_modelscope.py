@@ -17,12 +17,11 @@ from typing import Any
 
 import pytest
 
+from tests.worker import tiny_tts as tiny
 from tests.worker.conftest import AppFactory, state_of
 from tts_worker.engines import EngineError, EngineSettings, SynthesisRequest
 from tts_worker.engines import model_dir as model_dir_module
 from tts_worker.engines.modelscope import ModelScopeEngine
-
-tiny = pytest.importorskip("tests.worker.tiny_tts")
 
 LONG_TEXT = ("春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。" * 6)  # 144 characters
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -17,11 +15,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.required import require
 from tests.worker import fakes
 from tests.worker.conftest import state_of
 
+require("espeak-ng")
 pytestmark = [
-    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"),
     # Schemathesis' WSGI transport never closes file responses (the page, /static/*).
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
+from tests.required import require
 from tests.worker.servers import Server
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() or shutil.which("espeak-ng") is None,
-    reason="needs Debian's chromium and espeak-ng (make system-deps)")
-sync_api = pytest.importorskip("playwright.sync_api")
+require(CHROMIUM, "espeak-ng")
 
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                "--disable-background-networking", "--disable-component-update",
