@@ -18,7 +18,9 @@ class FakeCluster:
     asked: dict[str, list[float]] = field(default_factory=dict)  # pool -> request times
     interrupted: dict[str, int] = field(default_factory=dict)
 
-    def state(self, now: float) -> dict[str, PoolState]:
+    def state(self, now: float, consume_events: bool = True) -> dict[str, PoolState]:
+        """The pools as a controller sees them; interruptions are reported once, unless
+        `consume_events` is False (a look that is not a controller's tick)."""
         states = {}
         for name, pool in self.spec.pools.items():
             times = self.asked.get(name, [])
@@ -28,7 +30,8 @@ class FakeCluster:
             states[name] = PoolState(
                 current=len(times), ready=ready, pending=len(pending_times),
                 pending_seconds=max((now - t for t in pending_times), default=0.0),
-                interrupted=self.interrupted.pop(name, 0),
+                interrupted=(self.interrupted.pop(name, 0) if consume_events
+                             else self.interrupted.get(name, 0)),
             )
         return states
 
@@ -44,15 +47,9 @@ class FakeCluster:
         self.interrupted[pool] = self.interrupted.get(pool, 0) + count
 
     def ready_capacity(self, now: float) -> float:
-        states = self.state_without_events(now)
+        states = self.state(now, consume_events=False)
         return sum(states[n].ready * capacity_per_replica(self.spec, p)
                    for n, p in self.spec.pools.items())
-
-    def state_without_events(self, now: float) -> dict[str, PoolState]:
-        saved = dict(self.interrupted)
-        states = self.state(now)
-        self.interrupted = saved
-        return states
 
 
 @dataclass
