@@ -19,9 +19,15 @@ CPU = {"accelerator": "cpu", "capacityType": "on-demand", "costPerHour": 0.0877,
 WEIGHTED = {"enabled": True, "gatewayRef": {"name": "gw"}}
 
 
+# A 10 s SLO leaves the CPU pool (3.8 s per 100 characters) 1.6 service times of queue,
+# enough to share a dispatch with GPU (decide.MIN_SLACK); at 5 s it is kept out of mixes.
+MIXABLE_SLO = 10.0
+
+
 def three_pools(**scaling: Any) -> dict[str, Any]:
     return {"pools": {"gpu": dict(GPU), "gpu-spot": dict(SPOT), "cpu": dict(CPU)},
-            "scaling": scaling, "routing": dict(WEIGHTED)}
+            "scaling": {"latencySLOSeconds": MIXABLE_SLO, **scaling},
+            "routing": dict(WEIGHTED)}
 
 
 def build(data: dict[str, Any], **changes: Any) -> TTSServiceSpec:

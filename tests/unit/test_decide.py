@@ -9,13 +9,14 @@ import pytest
 
 from elastic_tts.policy import Memory, Observation, PoolState, decide
 from tests.unit.cluster import FakeCluster, drive
-from tests.unit.specs import CPU, GPU, WEIGHTED, build, three_pools
+from tests.unit.specs import CPU, GPU, MIXABLE_SLO, WEIGHTED, build, three_pools
 
 T0 = 1_795_000_000.0  # 2026-11-18, a fixed instant; no window is open in these specs
 
 
 def two_pools(**scaling: Any) -> dict[str, Any]:
-    return {"pools": {"gpu": dict(GPU), "cpu": dict(CPU, maxReplicas=3)}, "scaling": scaling,
+    return {"pools": {"gpu": dict(GPU), "cpu": dict(CPU, maxReplicas=3)},
+            "scaling": {"latencySLOSeconds": MIXABLE_SLO, **scaling},
             "routing": dict(WEIGHTED)}
 
 
@@ -51,15 +52,28 @@ def test_scale_up_is_immediate() -> None:
     assert ticks[2].decision.capacity >= 300 / 0.7
 
 
-def test_scale_down_waits_for_the_window() -> None:
-    spec = build(two_pools())  # 300 s window, 15 s interval
+def test_each_pool_scales_down_after_its_own_window() -> None:
+    # Windows: two cold starts, at least two intervals, at most the spec's 300 s:
+    # gpu (120 s cold start) 240 s, cpu (30 s) 60 s.
+    spec = build(two_pools())
     ticks = drive(spec, FakeCluster(spec), [60.0] + [5.0] * 25, T0)
     high = ticks[0].decision.replicas
-    for tick in ticks[1:21]:  # t = 15 .. 300: the 60 chars/s sample is still in the window
-        assert tick.decision.replicas == high, tick.now - T0
-    assert ticks[21].decision.replicas != high  # t = 315: it has left the window
-    assert ticks[21].decision.replicas == {"gpu": 0, "cpu": 1}
-    assert "holding for 86 seen in last 300s" in ticks[5].decision.reason
+    assert high == {"gpu": 1, "cpu": 1}
+    for tick in ticks[1:17]:  # t = 15 .. 240: gpu's 86 chars/s plan is within its window
+        assert tick.decision.replicas["gpu"] == 1, tick.now - T0
+    assert ticks[17].decision.replicas["gpu"] == 0  # t = 255: it has left the window
+    assert ticks[-1].decision.replicas == {"gpu": 0, "cpu": 1}
+    assert "holding for 86 seen in last 60s" in ticks[3].decision.reason
+
+
+def test_scale_down_window_follows_the_cold_start() -> None:
+    from elastic_tts.policy.decide import scale_down_window
+
+    spec = build(two_pools())
+    assert scale_down_window(spec, spec.pools["gpu"]) == 240
+    assert scale_down_window(spec, spec.pools["cpu"]) == 60
+    capped = build(two_pools(scaleDownStabilizationSeconds=100))
+    assert scale_down_window(capped, capped.pools["gpu"]) == 100
 
 
 @pytest.mark.parametrize(
@@ -91,8 +105,9 @@ def test_spot_pending_too_long_falls_back_and_retries() -> None:
     decision = ticks[fell].decision
     assert decision.replicas["gpu-spot"] == 0
     assert decision.capacity >= 300 / 0.7  # covered without spot
-    assert decision.replicas["gpu"] >= first.replicas["gpu"] + 1
-    assert "gpu-spot backed off (pending 135s > 120s) for 300s, covered by gpu" in decision.reason
+    assert decision.replicas["cpu"] == 6  # the cheaper cover is at its ceiling already
+    assert decision.replicas["gpu"] > first.replicas["gpu"]
+    assert "gpu-spot backed off (pending 135s > 120s) for 300s, covered by" in decision.reason
     assert decision.spot_backoff == {"gpu-spot": T0 + 135 + 300}
     # After the back-off spot is tried again; still short, so it backs off for twice as long.
     retried = next(i for i in range(fell, len(ticks)) if ticks[i].decision.mode != "fallback")
@@ -101,6 +116,23 @@ def test_spot_pending_too_long_falls_back_and_retries() -> None:
     again = next(i for i in range(retried, len(ticks)) if ticks[i].decision.mode == "fallback")
     assert ticks[again].decision.memory.backoff["gpu-spot"].failures == 2
     assert ticks[again].decision.spot_backoff["gpu-spot"] == ticks[again].now + 600
+
+
+def test_back_off_reoptimises_over_every_remaining_pool() -> None:
+    # fallbackTo names gpu, but CPU is cheaper per unit of capacity (0.0877 / 26.3 against
+    # 0.526 / 83.3), so with room on CPU it is CPU that covers spot.
+    data = three_pools()
+    data["pools"]["cpu"]["maxReplicas"] = 40
+    spec = build(data)
+    cluster = FakeCluster(spec, spot_shortage=True)
+    ticks = drive(spec, cluster, [600.0] * 12, T0)
+    first, fell = ticks[0].decision, ticks[9].decision
+    assert first.replicas["gpu-spot"] > 0 and fell.mode == "fallback"
+    assert fell.memory.targets["gpu-spot"] == 0
+    assert fell.replicas["gpu"] == first.replicas["gpu"]
+    assert fell.replicas["cpu"] > first.replicas["cpu"]
+    assert fell.capacity >= 600 / 0.7
+    assert "covered by cpu" in fell.reason
 
 
 def test_capacity_returns_to_spot_when_healthy() -> None:
@@ -116,26 +148,51 @@ def test_capacity_returns_to_spot_when_healthy() -> None:
     assert final.memory.backoff == {}  # a healthy tick forgets the failures
 
 
-def test_an_interruption_backs_off_at_once() -> None:
+@pytest.mark.parametrize(
+    ("label", "interrupted", "backs_off"),
+    [
+        ("one reclaim is replaced on spot", 1, False),
+        ("two of six within minutes is a wave", 2, True),
+    ],
+)
+def test_interruptions_replace_on_spot_unless_a_wave(label: str, interrupted: int,
+                                                    backs_off: bool) -> None:
     spec = build(three_pools())
     cluster = FakeCluster(spec)
     ticks = drive(spec, cluster, [300.0] * 10, T0)
-    assert ticks[-1].decision.replicas["gpu-spot"] > 0
-    cluster.interrupt("gpu-spot", 1)
-    after = drive(spec, cluster, [300.0], ticks[-1].now + 15, memory=ticks[-1].decision.memory)
-    decision = after[0].decision
-    assert decision.mode == "fallback" and decision.memory.targets["gpu-spot"] == 0
-    assert "gpu-spot backed off (1 interrupted)" in decision.reason
-    # The spot replicas that survived keep serving until on-demand is Ready.
-    survivors = ticks[-1].decision.replicas["gpu-spot"] - 1
-    assert decision.replicas["gpu-spot"] == survivors
-    assert f"holding gpu-spot at {survivors}" in decision.reason
-    done = drive(spec, cluster, [300.0] * 9, after[0].now + 15, memory=decision.memory)
-    assert done[-1].decision.replicas["gpu-spot"] == 0
+    before = ticks[-1].decision
+    spot = before.replicas["gpu-spot"]
+    assert spot >= 4
+    cluster.interrupt("gpu-spot", interrupted)
+    after = drive(spec, cluster, [300.0], ticks[-1].now + 15, memory=before.memory)[0].decision
+    assert (after.mode == "fallback") == backs_off, label
+    if backs_off:
+        assert "gpu-spot backed off (wave: 2 interrupted within 300s)" in after.reason
+        assert after.memory.plans[-1][1]["gpu-spot"] == 0  # the plan leaves spot
+        # The spot replicas that survived keep serving until the cover is Ready.
+        assert after.replicas["gpu-spot"] == spot - interrupted
+    else:
+        assert after.replicas == before.replicas  # the Deployment replaces it on spot
+        assert "spot healthy" in after.reason
+
+
+def test_interruptions_spread_over_time_are_no_wave() -> None:
+    spec = build(three_pools())
+    cluster = FakeCluster(spec)
+    ticks = drive(spec, cluster, [300.0] * 10, T0)
+    memory = ticks[-1].decision.memory
+    now = ticks[-1].now
+    spot = ticks[-1].decision.replicas["gpu-spot"]
+    for _ in range(3):  # one reclaim every 10 minutes: each is replaced on spot
+        cluster.interrupt("gpu-spot", 1)
+        cluster.apply({"gpu-spot": spot}, now)  # the Deployment's replacement
+        later = drive(spec, cluster, [300.0] * 40, now + 15, memory=memory)
+        assert all(t.decision.mode != "fallback" for t in later)
+        memory, now = later[-1].decision.memory, later[-1].now
 
 
 def test_make_before_break_holds_the_old_pool_until_the_new_one_is_ready() -> None:
-    spec = build(two_pools())
+    spec = build(two_pools(scaleDownStabilizationSeconds=0))  # no window: only the hold
     cluster = FakeCluster(spec)
     ticks = drive(spec, cluster, [35.0] * 4 + [60.0] * 12, T0)  # 50 -> 86 chars/s wanted
     assert ticks[3].decision.replicas == {"gpu": 0, "cpu": 2}
@@ -153,18 +210,19 @@ def test_make_before_break_gives_up_after_cold_start_plus_grace() -> None:
     data["pools"]["gpu-spot"]["fallbackAfterSeconds"] = 3600  # keep spot from backing off
     spec = build(data)
     cluster = FakeCluster(spec)
-    ticks = drive(spec, cluster, [15.0] * 3, T0)
-    assert ticks[-1].decision.replicas == {"gpu": 0, "gpu-spot": 0, "cpu": 1}
+    # Steps small enough never to panic (each under twice the Ready capacity).
+    ticks = drive(spec, cluster, [15.0] * 3 + [30.0] * 8, T0)
+    assert ticks[-1].decision.replicas == {"gpu": 0, "gpu-spot": 0, "cpu": 2}
     cluster.spot_shortage = True
-    more = drive(spec, cluster, [100.0] * 16, ticks[-1].now + 15, memory=ticks[-1].decision.memory)
+    more = drive(spec, cluster, [60.0] * 16, ticks[-1].now + 15, memory=ticks[-1].decision.memory)
     start = more[0]
     assert start.decision.replicas["gpu-spot"] > 0
     wanted = start.decision.memory.targets["cpu"]
-    assert wanted == 0 and start.decision.replicas["cpu"] == 1  # held
+    assert wanted == 1 and start.decision.replicas["cpu"] == 2  # held
     deadline = start.now + 120 + 60  # spot cold start + transitionGraceSeconds
     for tick in more:
         cpu = tick.decision.replicas["cpu"]
-        assert cpu == (1 if tick.now < deadline else wanted), tick.now - start.now
+        assert cpu == (2 if tick.now < deadline else wanted), tick.now - start.now
 
 
 @pytest.mark.parametrize(
@@ -265,7 +323,7 @@ def test_unreadable_memory_starts_afresh() -> None:
     assert Memory.from_dict(None) == Memory()
 
 
-def test_an_interruption_never_drops_the_surviving_spot_replicas_at_once() -> None:
+def test_a_wave_never_drops_the_surviving_spot_replicas_at_once() -> None:
     # Only spot shrinks here (no CPU to re-mix), so the hold depends on counting the
     # backed-off pool's Ready replicas at their real capacity.
     spec = build({"pools": {"gpu": dict(GPU), "gpu-spot": dict(three_pools()["pools"]["gpu-spot"])},
@@ -273,10 +331,10 @@ def test_an_interruption_never_drops_the_surviving_spot_replicas_at_once() -> No
     cluster = FakeCluster(spec)
     ticks = drive(spec, cluster, [300.0] * 10, T0)
     assert ticks[-1].decision.replicas == {"gpu": 0, "gpu-spot": 6}
-    cluster.interrupt("gpu-spot", 1)
+    cluster.interrupt("gpu-spot", 2)
     before = cluster.ready_capacity(ticks[-1].now + 15)
     after = drive(spec, cluster, [300.0], ticks[-1].now + 15, memory=ticks[-1].decision.memory)
-    assert after[0].decision.replicas == {"gpu": 6, "gpu-spot": 5}
+    assert after[0].decision.replicas == {"gpu": 6, "gpu-spot": 4}
     assert cluster.ready_capacity(after[0].now) == before
 
 
@@ -315,6 +373,6 @@ def test_readings_after_an_outage_wait_a_window_before_scaling_down() -> None:
     ticks = drive(spec, FakeCluster(spec), [60.0] + [None] * 25 + [5.0] * 22, T0)
     high = ticks[0].decision.replicas
     assert all(t.decision.replicas == high for t in ticks[1:26])  # held while blind
-    for tick in ticks[26:46]:  # readings back: the window still holds the blind ticks
+    for tick in ticks[26:42]:  # readings back: gpu's 240 s window holds the blind demand
         assert tick.decision.replicas == high, tick.now - T0
     assert ticks[-1].decision.replicas != high  # a whole window of low readings: down

@@ -28,7 +28,6 @@ The deadline is the growing pools' cold start plus `transitionGraceSeconds`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -43,10 +42,45 @@ from elastic_tts.policy.optimise import (
 )
 from elastic_tts.policy.reason import describe
 from elastic_tts.policy.schedule import Bounds, ScheduleState, evaluate_schedule
+from elastic_tts.policy.sizing import Sizing, size
 from elastic_tts.policy.spec import Pool, TTSServiceSpec
-from elastic_tts.policy.spot import in_backoff, update_backoff
+from elastic_tts.policy.spot import in_backoff, recent_interruptions, update_backoff
 
 _EPS = 1e-9
+# A pool whose replica may wait less than this many of its own service times before the
+# SLO is missed cannot share one dispatch with faster pools: both a plain Service (equal
+# requests per replica) and the HTTPRoute (equal utilisation) queue it like the others.
+MIN_SLACK = 1.0
+# A pool's scale-down window: this many of its cold starts (at least two intervals, at
+# most scaleDownStabilizationSeconds). Shedding a replica too early costs one cold start
+# of short capacity, so a 30 s CPU replica can go far sooner than a 120 s GPU one.
+COLD_START_WINDOWS = 2.0
+
+
+def slack(spec: TTSServiceSpec, pool: Pool) -> float:
+    """How many of its own service times a request may wait on this pool's replica and
+    still meet the SLO (the same for every length of 100 characters or more)."""
+    return spec.scaling.latency_slo_seconds / pool.seconds_per_100_chars - 1.0
+
+
+def kept_out(spec: TTSServiceSpec) -> dict[str, str]:
+    """Pools too slow for the SLO once they share a dispatch with faster pools, and why.
+    Applies only when some pool does have the slack; a pool alone is never kept out."""
+    slacks = {n: slack(spec, p) for n, p in spec.pools.items() if slack(spec, p) >= 0}
+    if not any(v >= MIN_SLACK for v in slacks.values()):
+        return {}
+    return {
+        n: f"{n} kept out of the mix: {spec.pools[n].seconds_per_100_chars:.1f}s per 100 "
+           f"chars leaves {v:.2f} service times of queue within the "
+           f"{spec.scaling.latency_slo_seconds:g}s SLO (< {MIN_SLACK:g})"
+        for n, v in slacks.items() if v < MIN_SLACK
+    }
+
+
+def scale_down_window(spec: TTSServiceSpec, pool: Pool) -> float:
+    scaling = spec.scaling
+    return min(scaling.scale_down_stabilization_seconds,
+               max(2 * scaling.interval_seconds, COLD_START_WINDOWS * pool.cold_start_seconds))
 
 
 def capacity_per_replica(spec: TTSServiceSpec, pool: Pool) -> float:
@@ -109,34 +143,13 @@ def _options(ctx: _Context, floors: Mapping[str, int]) -> list[PoolOption]:
     return options
 
 
-def _fallback_floors(ctx: _Context, demand: float) -> dict[str, int]:
-    """Raise each fallbackTo pool's floor by what its backed-off spot pool would carry."""
-    backed_off = [
-        p for p in ctx.spec.pools.values()
-        if p.fallback_to and in_backoff(ctx.backoff, p.name, ctx.now)
-    ]
-    if not backed_off:
-        return {}
-    healthy = _Context(ctx.spec, ctx.observation, ctx.now, ctx.schedule, {},
-                       _capacities(ctx.spec, {}, ctx.now))
-    plan = healthy.solve(_options(healthy, {}), demand)
-    floors: dict[str, int] = {}
-    for pool in backed_off:
-        assert pool.fallback_to is not None
-        target_capacity = ctx.capacity[pool.fallback_to]
-        carried = plan.counts[pool.name] * healthy.capacity[pool.name]
-        if target_capacity > 0 and carried > 0:
-            floors[pool.fallback_to] = floors.get(pool.fallback_to, 0) + math.ceil(
-                carried / target_capacity - _EPS
-            )
-    return floors
-
-
 def _capacities(
     spec: TTSServiceSpec, backoff: Mapping[str, Backoff], now: float
 ) -> dict[str, float]:
+    out = kept_out(spec)
     return {
-        name: 0.0 if in_backoff(backoff, name, now) else capacity_per_replica(spec, pool)
+        name: 0.0 if in_backoff(backoff, name, now) or name in out
+        else capacity_per_replica(spec, pool)
         for name, pool in spec.pools.items()
     }
 
@@ -161,14 +174,22 @@ def _admissible(ctx: _Context, options: list[PoolOption], counts: Mapping[str, i
     return plan
 
 
+def demand_window(spec: TTSServiceSpec) -> float:
+    """The demand itself is held for the shortest pool window; longer-lived pools hold
+    their own replica counts for their own windows (`_hold`)."""
+    return min((scale_down_window(spec, p) for p in spec.pools.values()),
+               default=spec.scaling.scale_down_stabilization_seconds)
+
+
 def _stabilise(spec: TTSServiceSpec, memory: Memory, demand: float, now: float
                ) -> tuple[float, tuple[tuple[float, float], ...], str]:
     scaling = spec.scaling
-    horizon = max(scaling.scale_down_stabilization_seconds, scaling.scale_up_stabilization_seconds)
+    window = demand_window(spec)
+    horizon = max(window, scaling.scale_up_stabilization_seconds)
     recent = tuple(s for s in memory.samples if now - horizon <= s[0] < now)
     samples = (*recent, (now, demand))
     up = min(d for t, d in samples if t >= now - scaling.scale_up_stabilization_seconds)
-    down = max(d for t, d in samples if t >= now - scaling.scale_down_stabilization_seconds)
+    down = max(d for t, d in samples if t >= now - window)
     sized = memory.sized_for
     if not memory.targets or up > sized + _EPS:
         return up, samples, "up"
@@ -236,7 +257,8 @@ def _clamp(counts: Mapping[str, int], bounds: Mapping[str, Bounds]) -> dict[str,
 def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: float
            ) -> Decision:
     schedule = evaluate_schedule(spec, now)
-    backoff = update_backoff(spec, observation, memory.backoff, now)
+    interruptions = recent_interruptions(spec, observation, memory.interruptions, now)
+    backoff = update_backoff(spec, observation, memory.backoff, now, interruptions)
     ctx = _Context(spec, observation, now, schedule, backoff, _capacities(spec, backoff, now))
     current = {n: observation.pool(n).current for n in spec.pools}
     retry = {n: b.until for n, b in backoff.items() if now < b.until}
@@ -267,29 +289,73 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
                       spec.scaling.scale_up_stabilization_seconds)
         blind = (*(s for s in memory.samples if now - horizon <= s[0] < now),
                  (now, memory.sized_for)) if memory.targets else memory.samples
-        kept = Memory(blind, memory.sized_for, targets, backoff, None)
+        kept = Memory(blind, memory.sized_for, targets, backoff, None, plans=memory.plans,
+                      bursts=memory.bursts, utilisation=memory.utilisation,
+                      interruptions=interruptions)
         what = "fallback replicas" if missing == "fallbackReplicas" else "holding replicas"
         return finish(targets, _mode(spec, ctx, targets), None, True, kept,
                       [f"metrics unavailable: {what}"])
 
+    states = {n: observation.pool(n) for n in spec.pools}
+    sizing = size(spec, observation, memory, now,
+                  ctx.serving({n: states[n].ready for n in spec.pools}, ctx.capacity),
+                  sum(states[n].ready * p.concurrency for n, p in spec.pools.items()),
+                  min((slack(spec, p) for n, p in spec.pools.items()
+                       if capacity_per_replica(spec, p) > 0 and n not in kept_out(spec)),
+                      default=0.0))
+    demand = sizing.demand
     sized, samples, direction = _stabilise(spec, memory, demand, now)
-    floors = _fallback_floors(ctx, sized)
-    options = _options(ctx, floors)
+    options = _options(ctx, {})
     plan = ctx.solve(options, sized)
     previous = _admissible(ctx, options, memory.targets, sized)
     if previous is not None and previous.cost <= plan.cost + _EPS:
         plan = previous
-    targets, transition = _make_before_break(ctx, memory, dict(plan.counts), sized)
+    chosen = dict(plan.counts)
+    plans = tuple(p for p in memory.plans if now - _longest_window(spec) <= p[0] < now)
+    held = _hold(ctx, chosen, plans, sized)
+    if sizing.panic:
+        # Nothing scales down while the burst lasts: a pool that counts keeps what it asks
+        # for, one that does not (backed off, kept out) at least what it has Ready.
+        held = {n: max(c, min(current[n] if ctx.capacity[n] > 0 else states[n].ready,
+                              schedule.bounds[n].high)) for n, c in held.items()}
+    targets, transition = _make_before_break(ctx, memory, held, sized)
 
-    notes = _notes(spec, ctx, demand, sized, direction, plan, floors, transition)
-    new_memory = Memory(samples, sized, dict(plan.counts), backoff, transition)
+    notes = _notes(spec, ctx, demand, sized, direction, plan, transition, sizing)
+    new_memory = Memory(samples, sized, dict(held), backoff, transition,
+                        plans=(*plans, (now, chosen)), bursts=sizing.bursts,
+                        utilisation=sizing.learned, panic_until=sizing.panic_until,
+                        interruptions=interruptions)
     return finish(targets, _mode(spec, ctx, targets), sized, False, new_memory, notes)
 
 
+def _longest_window(spec: TTSServiceSpec) -> float:
+    return max((scale_down_window(spec, p) for p in spec.pools.values()), default=0.0)
+
+
+def _hold(ctx: _Context, chosen: Mapping[str, int],
+          plans: tuple[tuple[float, Mapping[str, int]], ...], sized: float) -> dict[str, int]:
+    """Each pool keeps the most replicas any plan asked of it within its own scale-down
+    window (HPA's rule, per pool), less the shortest window, for which the demand itself
+    is held. Behind a plain Service a held slow replica lowers what the mix serves, so the
+    holds are dropped when they would leave the demand uncovered."""
+    held = dict(chosen)
+    shortest = demand_window(ctx.spec)  # the demand is already held this long
+    for name, count in chosen.items():
+        if ctx.capacity[name] <= 0:
+            continue  # backed off or kept out: no window holds what does not count
+        window = scale_down_window(ctx.spec, ctx.spec.pools[name]) - shortest
+        past = [p.get(name, 0) for t, p in plans if ctx.now - window <= t]
+        held[name] = min(max(count, *past) if past else count, ctx.schedule.bounds[name].high)
+    if ctx.round_robin and ctx.serving(held, ctx.capacity) + _EPS < min(
+            sized, ctx.serving(chosen, ctx.capacity)):
+        return dict(chosen)
+    return held
+
+
 def _notes(spec: TTSServiceSpec, ctx: _Context, demand: float, sized: float, direction: str,
-           plan: Plan, floors: Mapping[str, int], transition: Transition | None) -> list[str]:
+           plan: Plan, transition: Transition | None, sizing: Sizing) -> list[str]:
     unit = "chars/s" if spec.scaling.metric == "characters" else "req/s"
-    window = spec.scaling.scale_down_stabilization_seconds
+    window = demand_window(spec)
     notes = []
     if direction == "stabilising":
         notes.append(
@@ -311,15 +377,27 @@ def _notes(spec: TTSServiceSpec, ctx: _Context, demand: float, sized: float, dir
         ]
         if at_ceiling and direction == "up":
             notes[-1] += " exceeds " + ", ".join(at_ceiling)
+    if sizing.used_short:
+        notes.append("short rate above its noise")
+    if sizing.headroom > 1.0 + 1e-6:
+        notes.append(f"burst headroom {sizing.headroom:.2f}")
+    if sizing.backlog_rate > 0.5:
+        notes.append(f"backlog and refusals {sizing.backlog_rate:.0f} {unit}")
+    if sizing.utilisation < spec.scaling.target_utilization - 1e-6:
+        notes.append(f"sizing for {sizing.utilisation:.0%} utilisation: workers refuse")
+    if sizing.panic:
+        notes.append("panic: burst above twice the ready capacity, no scale-down")
     slow = [p.name for p in spec.pools.values() if capacity_per_replica(spec, p) == 0]
     if slow:
         notes.append(f"{', '.join(slow)} too slow for the SLO")
+    notes.extend(kept_out(spec).values())
     for pool, name in ctx.schedule.prewarm.items():
         notes.append(f"prewarming {pool} for window {name!r}")
+    covering = [n for n, c in plan.counts.items()
+                if c > 0 and ctx.capacity[n] > 0 and not spec.pools[n].is_spot]
     for name, entry in ctx.backoff.items():
         if ctx.now < entry.until:
-            covered = spec.pools[name].fallback_to
-            via = f", covered by {covered}" if covered and covered in floors else ""
+            via = f", covered by {', '.join(covering)}" if covering else ""
             notes.append(f"{name} backed off ({entry.cause}) for "
                          f"{entry.until - ctx.now:.0f}s{via}")
     if any(p.is_spot for p in spec.pools.values()) and not any(

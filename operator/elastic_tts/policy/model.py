@@ -31,12 +31,21 @@ class Observation:
 
     ``short_rate`` is the ~1 minute rate, ``long_rate`` the ~5 minute rate. Either may be
     None when Prometheus has no data; ``metrics_available`` False means none came back.
+    The worker's admission signals (ADMISSION.md) come as the backlog gauge
+    (`tts_backlog_characters`) and the share of offered requests refused
+    (`tts_refusals_total` over `tts_offered_requests_total`).
     """
 
     short_rate: float | None
     long_rate: float | None
     pools: Mapping[str, PoolState] = field(default_factory=dict)
     metrics_available: bool = True
+    # The signals below are optional: None means "not observed", and the stage that
+    # uses one is skipped. Units: characters whatever the spec's metric.
+    burst_rate: float | None = None  # the newest ~15 s rate, in the spec's metric unit
+    requests_rate: float | None = None  # requests/s over the long window (text length)
+    backlog_characters: float | None = None  # admitted and not yet synthesised (gauge)
+    refused_share: float | None = None  # refusals / offered requests (short window)
 
     def pool(self, name: str) -> PoolState:
         return self.pools.get(name, PoolState())
@@ -64,6 +73,13 @@ class Memory:
     targets: Mapping[str, int] = field(default_factory=dict)  # last decision's targets
     backoff: Mapping[str, Backoff] = field(default_factory=dict)
     transition: Transition | None = None
+    # (time, plan) per tick within the longest per-pool scale-down window
+    plans: tuple[tuple[float, Mapping[str, int]], ...] = ()
+    bursts: tuple[tuple[float, float], ...] = ()  # (time, burst ratio) over the last hour
+    utilisation: float | None = None  # the utilisation sized for, following refusals
+    panic_until: float | None = None
+    # spot pool -> (time, replicas interrupted) within the wave window
+    interruptions: Mapping[str, tuple[tuple[float, int], ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +93,12 @@ class Memory:
             "transition": None
             if self.transition is None
             else {"held": dict(self.transition.held), "deadline": self.transition.deadline},
+            "plans": [[round(t, 3), dict(p)] for t, p in self.plans],
+            "bursts": [[round(t, 3), round(b, 4)] for t, b in self.bursts],
+            "utilisation": self.utilisation,
+            "panicUntil": self.panic_until,
+            "interruptions": {name: [[round(t, 3), n] for t, n in events]
+                              for name, events in self.interruptions.items()},
         }
 
     @classmethod
@@ -101,9 +123,20 @@ class Memory:
                     held={str(k): int(v) for k, v in transition["held"].items()},
                     deadline=float(transition["deadline"]),
                 ),
+                plans=tuple((float(t), {str(k): int(v) for k, v in p.items()})
+                            for t, p in data.get("plans", [])),
+                bursts=tuple((float(t), float(b)) for t, b in data.get("bursts", [])),
+                utilisation=_optional_float(data.get("utilisation")),
+                panic_until=_optional_float(data.get("panicUntil")),
+                interruptions={str(name): tuple((float(t), int(n)) for t, n in events)
+                               for name, events in data.get("interruptions", {}).items()},
             )
         except (AttributeError, KeyError, TypeError, ValueError):
             return cls()
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True)

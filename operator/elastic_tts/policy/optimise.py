@@ -124,15 +124,44 @@ def _search(options: Sequence[PoolOption], demand: float, fraction: float) -> Pl
             bound += extra * free[i].cost / free[i].capacity  # LP relaxation of the rest
         return bound
 
+    def offer(cost: float, cap: float, spot: float) -> None:
+        if not _spot_ok(spot, cap, fraction):
+            return
+        key = _key(cost, cap, demand)
+        if best[0] is None or _better(key, best[0][0]):
+            best[0] = (key, counts.copy())
+
+    def last(o: PoolOption, high: int, cost: float, cap: float, spot: float) -> None:
+        # The last pool's best count in closed form: the feasible counts form an
+        # interval [lo, hi] (the spot share bounds it from one side), coverage grows and
+        # cost grows with the count, so the best is the smallest count that covers, or
+        # the largest feasible one when none covers.
+        lo, hi = o.low, high
+        c = o.capacity
+        if fraction < 1:
+            if o.spot:  # spot + n c <= f (cap + n c)
+                room = fraction * cap - spot
+                hi = min(hi, math.floor(room / ((1 - fraction) * c) + _EPS)) if room >= -_EPS \
+                    else lo - 1
+            elif spot > _EPS:  # spot <= f (cap + n c)
+                if fraction <= 0:
+                    return
+                lo = max(lo, math.ceil((spot / fraction - cap) / c - _EPS))
+        if lo > hi:
+            return
+        cover = math.ceil((demand - cap) / c - _EPS)
+        n = max(lo, min(cover, hi))
+        counts[count - 1] = n
+        offer(cost + n * o.cost, cap + n * c, spot + (n * c if o.spot else 0.0))
+
     def visit(i: int, cost: float, cap: float, spot: float) -> None:
         if i == count:
-            if not _spot_ok(spot, cap, fraction):
-                return
-            key = _key(cost, cap, demand)
-            if best[0] is None or _better(key, best[0][0]):
-                best[0] = (key, counts.copy())
+            offer(cost, cap, spot)
             return
         o = free[i]
+        if i == count - 1:
+            last(o, highs[i], cost, cap, spot)
+            return
         for n in range(o.low, highs[i] + 1):
             c = cost + n * o.cost
             k = cap + n * o.capacity

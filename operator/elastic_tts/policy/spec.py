@@ -101,6 +101,7 @@ class Scaling:
     fallback_replicas: Mapping[str, int] = field(default_factory=dict)
     characters_per_request: float = 100.0  # converts requests/s to capacity units
     transition_grace_seconds: float = 60.0
+    burst_headroom: float | None = None  # None: follow the burstiness observed
 
 
 @dataclass(frozen=True)
@@ -355,7 +356,7 @@ _SCALING_FIELDS = {
     "metric", "prometheus", "targetUtilization", "latencySLOSeconds", "intervalSeconds",
     "scaleUpStabilizationSeconds", "scaleDownStabilizationSeconds", "tolerance",
     "maxSpotFraction", "onMetricsUnavailable", "fallbackReplicas", "charactersPerRequest",
-    "transitionGraceSeconds",
+    "transitionGraceSeconds", "burstHeadroom",
 }
 
 
@@ -406,6 +407,8 @@ def _parse_scaling(reader: _Reader, pools: Mapping[str, Pool]) -> Scaling:
             "charactersPerRequest", 100.0, minimum=0, exclusive_minimum=True
         ),
         transition_grace_seconds=reader.number("transitionGraceSeconds", 60.0, minimum=0),
+        burst_headroom=reader.number("burstHeadroom", 1.0, minimum=1, maximum=10)
+        if "burstHeadroom" in reader.data else None,
     )
 
 

@@ -1,25 +1,39 @@
-"""The simulated cluster: replicas per pool, their lifecycle, dispatch, queues and billing.
+"""The simulated cluster: replicas per pool, their lifecycle, the worker's admission, the
+client's retries, dispatch and billing. It models what the product deploys, as it behaves.
 
 Replica lifecycle (times in seconds from the start of the trace):
 
     requested --(spot shortage: Pending until it ends)--> starting --cold start--> ready
-    ready --scale-down--> draining (no new requests; finishes what it accepted) --> gone
-    spot: interruption notice --> draining, replacement requested --notice--> killed
+    ready --scale-down--> draining (out of the endpoints; finishes what it admitted) --> gone
+    spot: interruption notice --> draining, the Deployment asks for a replacement
+          --notice--> killed (what it had not finished is lost; the clients retry)
 
-Each replica has `concurrency` slots; a slot serves one request at throughput/concurrency
-characters/s, so a request's latency is its wait for a slot plus chars / that speed.
-Requests wait in the replica's own FIFO queue, as they do behind a Kubernetes Service.
+The worker (ADMISSION.md, per replica = one worker process): `concurrency` slots S that
+each serve throughput/S characters/s, and a FIFO queue of at most `max_queue` requests.
+For a request of c characters: W = admitted characters not yet synthesised / throughput
+(0 when a slot is free), T = c * S / throughput, B = latencySLOSeconds * max(1, c/100).
+It is admitted when a slot is free, or when the queue has room and W + T <= B; otherwise
+the answer is 429 with Retry-After = whole seconds until the backlog ahead has drained
+enough (at least 1). The throughput estimate is exact here: a simulated replica serves
+exactly its pool's `throughput`.
+
+The client: each attempt goes on a fresh connection. On 429 it waits Retry-After and
+retries; on a refused connection (no Ready endpoint), a gateway 503 (the chosen backend
+has no Ready endpoint) or a connection lost with a killed node it retries after 1 s. It
+gives up `client_timeout` seconds after its first attempt. A request's latency runs from
+its first attempt to its final answer; one never answered in time counts as a miss.
+
+Load counted once: the offered-load counters count a request when its first attempt
+(no X-Retry-Attempt) reaches a worker, as the worker does; retries never add to them.
 
 Dispatch, chosen per run:
-- round-robin: a plain Service over every pool; each ready replica in turn, whatever
-  its speed.
-- capacity-weighted: an HTTPRoute whose backend weights follow each pool's ready
-  capacity (smooth weighted round-robin, deterministic), then within the pool the
-  replica whose slot frees first (the gateway's least-request balancing).
-
-Requests that arrive while nothing is ready wait at the front and go out as soon as a
-replica is ready. Requests on a killed spot replica are sent again (latency still counts
-from their arrival). Billing runs from the request until the replica is gone.
+- service: a plain Kubernetes Service; kube-proxy picks a Ready endpoint at random for
+  each connection, whatever its pool or its queue.
+- route: the Gateway API HTTPRoute the operator renders with `routing.enabled`: a backend
+  Service per pool, picked at random in proportion to the route's weights (as a gateway
+  splits traffic over weighted backendRefs), then a random Ready endpoint of that
+  Service. The weights are whatever the controller last wrote (`set_route_weights`), so
+  they lag readiness by up to one tick, as the real route does.
 """
 
 from __future__ import annotations
@@ -27,6 +41,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -37,21 +52,31 @@ from elastic_tts.policy.spec import Pool
 from elastic_tts.simulator.trace import FloatArray, IntArray
 
 PENDING, STARTING, READY, DRAINING, GONE = range(5)
-ROUND_ROBIN = "round-robin"
-CAPACITY_WEIGHTED = "capacity-weighted"
-DISPATCHES = (CAPACITY_WEIGHTED, ROUND_ROBIN)
-_SLOT_BITS = 1 << 20  # heap keys: replica id * this + slot index
+SERVICE = "service"
+ROUTE = "route"
+DISPATCHES = (ROUTE, SERVICE)
+RETRY_SECONDS = 1.0  # a refused connection, a gateway 503 or a lost connection
+_UNIFORMS = 1 << 16  # random draws made at once for dispatch
 
 
 @dataclass(frozen=True)
 class SpotConditions:
-    interruptions_per_hour: float = 0.05  # Poisson rate per running spot replica
+    interruptions_per_hour: float = 0.05  # Poisson rate per spot replica, from its start
     notice_seconds: float = 120.0  # AWS gives 2 minutes; GCP 30 s
-    shortages: tuple[tuple[float, float], ...] = ()  # (start, end): no spot capacity
+    shortages: tuple[tuple[float, float], ...] = ()  # (start, end): no new spot capacity
+    waves: tuple[float, ...] = ()  # times a wave of interruptions begins
+    wave_fraction: float = 0.5  # share of each pool's spot replicas a wave takes
+    wave_spread_seconds: float = 180.0  # a wave's interruptions fall within this
+
+
+@dataclass(frozen=True)
+class WorkerModel:
+    max_queue: int = 32  # TTS_MAX_QUEUE
+    client_timeout: float = 60.0  # the client gives up this long after its first attempt
 
 
 class Replica:
-    __slots__ = ("accepting", "assigned", "busy_until", "id", "pool", "ready_at", "requested",
+    __slots__ = ("assigned", "busy_until", "id", "pool", "queue", "ready_at", "requested",
                  "slots", "state")
 
     def __init__(self, rid: int, pool: PoolRuntime, requested: float) -> None:
@@ -60,9 +85,9 @@ class Replica:
         self.requested = requested
         self.ready_at = math.inf
         self.state = STARTING
-        self.accepting = False
-        self.slots: list[float] = []
-        self.assigned: list[int] = []  # request indices, kept only for spot replicas
+        self.slots: list[float] = []  # when each slot is next free
+        self.queue: deque[float] = deque()  # start times of admitted requests still waiting
+        self.assigned: list[int] = []  # requests admitted (spot replicas only)
         self.busy_until = requested
 
 
@@ -74,11 +99,16 @@ class PoolRuntime:
         self.price_per_second = pool.cost_per_hour / 3600.0
         self.live: list[Replica] = []  # asked for and not leaving: pending, starting, ready
         self.ready: list[Replica] = []
+        self.draining: list[Replica] = []
         self.billed = 0  # replicas costing money now (live + draining)
-        self.heap: list[tuple[float, int, Replica]] = []
         self.interrupted = 0  # since the controller last looked
-        self.served = 0  # requests dispatched to this pool
+        self.spillover: PoolRuntime | None = None  # Karpenter's on-demand fallback
         self.replica_seconds = 0.0
+        # the worker's counters, summed over the pool's replicas
+        self.offered_chars = 0.0
+        self.offered_requests = 0
+        self.refusals = 0
+        self.refused_chars = 0.0
 
     def state(self, now: float) -> PoolState:
         pending = [r for r in self.live if r.state == PENDING]
@@ -86,29 +116,50 @@ class PoolRuntime:
         return PoolState(current=len(self.live), ready=len(self.ready), pending=len(pending),
                          pending_seconds=now - oldest, interrupted=self.interrupted)
 
+    def gauges(self, now: float) -> tuple[float, int]:
+        """tts_backlog_characters and tts_queue_depth, summed over the pool."""
+        backlog, depth = 0.0, 0
+        for replica in (*self.ready, *self.draining):
+            for free in replica.slots:
+                if free > now:
+                    backlog += (free - now) * self.slot_speed
+            queue = replica.queue
+            while queue and queue[0] <= now:
+                queue.popleft()
+            depth += len(queue)
+        return backlog, depth
+
 
 class Cluster:
     def __init__(self, pools: Mapping[str, Pool], arrivals: FloatArray, chars: IntArray,
-                 dispatch: str, spot: SpotConditions, seed: int, instant: bool = False) -> None:
+                 budgets: FloatArray, dispatch: str, spot: SpotConditions, seed: int,
+                 instant: bool = False, worker: WorkerModel | None = None) -> None:
         self.pools = [PoolRuntime(i, p) for i, p in enumerate(pools.values())]
         self.by_name = {p.spec.name: p for p in self.pools}
-        self.arrivals = arrivals
+        self.arrivals = arrivals.tolist()
         self.chars = chars.astype(np.float64).tolist()
+        self.budgets = budgets.tolist()
         self.finish = np.full(arrivals.size, math.inf)
+        self.tries = [0] * arrivals.size
         self.dispatch_mode = dispatch
         self.spot = spot
+        self.worker = worker or WorkerModel()
         self.instant = instant  # the oracle: ready at once, never short, never interrupted
         self.rng = np.random.default_rng(seed)
-        self.events: list[tuple[float, int, int, Replica]] = []
+        self._uniforms: list[float] = []
+        self._next_uniform = 0
+        self.events: list[tuple[float, int, int, Replica | None]] = []
+        self.retries: list[tuple[float, int, int]] = []
         self.sequence = 0
-        self.held: list[int] = []
-        self.rr: list[Replica] = []
-        self.rr_next = 0
-        self.weights = [0.0] * len(self.pools)
-        self.credit = [0.0] * len(self.pools)
+        self.endpoints: list[Replica] = []  # every Ready replica: the plain Service
+        self.route: list[tuple[float, PoolRuntime]] = []  # cumulative weights
         self.cost = 0.0
         self.changed = True
+        self.spot_events: list[tuple[float, str, str]] = []  # (time, pool, what)
         self._shortage_starts = [s for s, _ in spot.shortages]
+        if not instant:
+            for when in spot.waves:
+                self._schedule(when, _WAVE, None)
 
     # --- controller side ---------------------------------------------------------
 
@@ -123,9 +174,37 @@ class Cluster:
         while len(pool.live) < target:
             self._create(pool, now)
         if len(pool.live) > target:
-            self._remove(pool, len(pool.live) - target, now)
+            self._remove(pool.live, len(pool.live) - target, now)
+
+    def spill(self, spot: str, on_demand: str) -> None:
+        """Karpenter's NodePool that allows spot and on-demand: a replica asked for on
+        `spot` is launched on spot when spot has capacity, else on on-demand at once."""
+        self.by_name[spot].spillover = self.by_name[on_demand]
+
+    def scale_together(self, names: tuple[str, ...], target: int, now: float) -> None:
+        """One Deployment whose pods land on several node pools (Karpenter): grow on the
+        first pool (spilling over as above), shrink across all as a ReplicaSet does."""
+        pools = [self.by_name[n] for n in names]
+        live = sum(len(p.live) for p in pools)
+        for _ in range(target - live):
+            self._create(pools[0], now)
+        if live > target:
+            self._remove([r for p in pools for r in p.live], live - target, now)
+
+    def set_route_weights(self, weights: Mapping[str, int]) -> None:
+        total = 0.0
+        route = []
+        for name, weight in weights.items():
+            if weight > 0 and name in self.by_name:
+                total += weight
+                route.append((total, self.by_name[name]))
+        self.route = [(w / total, p) for w, p in route] if total else []
 
     def _create(self, pool: PoolRuntime, now: float) -> None:
+        short = pool.spec.is_spot and not self.instant and self._shortage_end(now) is not None
+        if short and pool.spillover is not None:
+            pool = pool.spillover
+            short = False
         self.sequence += 1
         replica = Replica(self.sequence, pool, now)
         pool.live.append(replica)
@@ -133,23 +212,38 @@ class Cluster:
         self.changed = True
         if self.instant:
             self._ready(replica, now)
-        elif pool.spec.is_spot and self._shortage_end(now) is not None:
+        elif short:
             replica.state = PENDING
             self._schedule(self._shortage_end(now) or now, _START, replica)
         else:
             self._start(replica, now)
 
+    def start_ready(self, name: str, target: int, now: float) -> None:
+        """The first decision: replicas that were already running when the trace starts.
+        Spot ones draw their interruptions like any other."""
+        pool = self.by_name[name]
+        for _ in range(target - len(pool.live)):
+            self.sequence += 1
+            replica = Replica(self.sequence, pool, now)
+            pool.live.append(replica)
+            pool.billed += 1
+            self._draw_interruption(replica, now)
+            self._ready(replica, now)
+
     def _start(self, replica: Replica, now: float) -> None:
         replica.state = STARTING
         self._schedule(now + replica.pool.spec.cold_start_seconds, _READY, replica)
+        self._draw_interruption(replica, now)
+
+    def _draw_interruption(self, replica: Replica, now: float) -> None:
         rate = self.spot.interruptions_per_hour
-        if replica.pool.spec.is_spot and rate > 0:
+        if replica.pool.spec.is_spot and rate > 0 and not self.instant:
             after = math.floor(self.rng.exponential(3600.0 / rate)) + 1
             self._schedule(now + after, _INTERRUPT, replica)
 
-    def _remove(self, pool: PoolRuntime, count: int, now: float) -> None:
+    def _remove(self, candidates: list[Replica], count: int, now: float) -> None:
         # Like a ReplicaSet: unscheduled and not-ready pods go first, newest first.
-        order = sorted(pool.live, key=lambda r: (r.state == READY, -r.requested, -r.id))
+        order = sorted(candidates, key=lambda r: (r.state == READY, -r.requested, -r.id))
         for replica in order[:count]:
             self._leave(replica, now)
 
@@ -161,9 +255,9 @@ class Cluster:
         self.changed = True
         if replica.state == READY:
             replica.state = DRAINING
-            replica.accepting = False
             pool.ready.remove(replica)
-            self._routing_changed()
+            pool.draining.append(replica)
+            self.endpoints.remove(replica)
             self._schedule(max(now, replica.busy_until), _GONE, replica)
         elif replica.state in (PENDING, STARTING):
             self._gone(replica, now)
@@ -171,6 +265,8 @@ class Cluster:
     def _gone(self, replica: Replica, now: float) -> None:
         if replica.state == GONE:
             return
+        if replica.state == DRAINING:
+            replica.pool.draining.remove(replica)
         replica.state = GONE
         pool = replica.pool
         pool.billed -= 1
@@ -181,18 +277,17 @@ class Cluster:
 
     # --- events ------------------------------------------------------------------
 
-    def _schedule(self, when: float, kind: int, replica: Replica) -> None:
+    def _schedule(self, when: float, kind: int, replica: Replica | None) -> None:
         self.sequence += 1
         heapq.heappush(self.events, (when, self.sequence, kind, replica))
-
-    def next_event(self) -> float:
-        return self.events[0][0] if self.events else math.inf
 
     def run_events(self, until: float) -> None:
         """Handle every event before `until` (the end of this step)."""
         while self.events and self.events[0][0] < until:
             when, _, kind, replica = heapq.heappop(self.events)
-            if kind == _READY and replica.state == STARTING:
+            if replica is None:
+                self._wave(when)
+            elif kind == _READY and replica.state == STARTING:
                 self._ready(replica, when)
             elif kind == _START and replica.state == PENDING:
                 self._start(replica, when)
@@ -206,23 +301,29 @@ class Cluster:
     def _ready(self, replica: Replica, now: float) -> None:
         pool = replica.pool
         replica.state = READY
-        replica.accepting = True
         replica.ready_at = now
         replica.busy_until = now
         replica.slots = [now] * pool.spec.concurrency
         pool.ready.append(replica)
-        for slot in range(pool.spec.concurrency):
-            heapq.heappush(pool.heap, (now, replica.id * _SLOT_BITS + slot, replica))
-        self._routing_changed()
+        self.endpoints.append(replica)
         self.changed = True
-        if self.held:
-            waiting, self.held = self.held, []
-            for index in waiting:
-                self.dispatch(index, now)
+
+    def _wave(self, now: float) -> None:
+        """Many spot replicas reclaimed within minutes (the provider wants the capacity
+        back); each live spot replica is hit with probability `wave_fraction`."""
+        for pool in self.pools:
+            if not pool.spec.is_spot:
+                continue
+            self.spot_events.append((now, pool.spec.name, "wave"))
+            for replica in list(pool.live):
+                if self.rng.random() < self.spot.wave_fraction:
+                    offset = self.rng.random() * self.spot.wave_spread_seconds
+                    self._schedule(now + offset, _INTERRUPT, replica)
 
     def _interrupt(self, replica: Replica, now: float) -> None:
         pool = replica.pool
         pool.interrupted += 1
+        self.spot_events.append((now, pool.spec.name, "interruption"))
         was_live = replica in pool.live
         self._leave(replica, now)
         if was_live:
@@ -233,25 +334,13 @@ class Cluster:
             self._kill(replica, now)
 
     def _kill(self, replica: Replica, now: float) -> None:
-        """The node is gone: requests it had not finished are sent again."""
+        """The node is gone: what it had not finished is lost, and those clients retry."""
         self._gone(replica, now)
-        slowest = 500.0 / replica.pool.slot_speed + 1.0
-        lost = []
-        for index in reversed(replica.assigned):
-            end = self.finish[index]
-            if end > now:
-                lost.append(index)
-            elif end < now - slowest:
-                break
-        for index in sorted(lost):
-            self.finish[index] = math.inf
-            self.dispatch(index, now)
-
-    def interrupt_at(self, pool: str, when: float) -> None:
-        """Script an interruption of the pool's oldest live replica (for what-if runs and
-        tests; random interruptions are drawn when each spot replica starts)."""
-        victim = min(self.by_name[pool].live, key=lambda r: r.id)
-        self._schedule(when, _INTERRUPT, victim)
+        for index in replica.assigned:
+            if self.finish[index] > now and math.isfinite(self.finish[index]):
+                self.finish[index] = math.inf
+                self._retry(index, now + RETRY_SECONDS)
+        replica.assigned = []
 
     def _shortage_end(self, now: float) -> float | None:
         at = bisect.bisect_right(self._shortage_starts, now) - 1
@@ -261,58 +350,113 @@ class Cluster:
 
     # --- requests ----------------------------------------------------------------
 
-    def _routing_changed(self) -> None:
-        self.rr = [r for p in self.pools for r in p.ready]
-        self.weights = [len(p.ready) * p.spec.throughput for p in self.pools]
+    def _uniform(self) -> float:
+        if self._next_uniform >= len(self._uniforms):
+            self._uniforms = self.rng.random(_UNIFORMS).tolist()
+            self._next_uniform = 0
+        value = self._uniforms[self._next_uniform]
+        self._next_uniform += 1
+        return value
 
-    def dispatch(self, index: int, now: float) -> None:
-        """Send request `index` at time `now` (its arrival, or later if it waited)."""
-        if not self.rr:
-            self.held.append(index)
-            return
-        if self.dispatch_mode == ROUND_ROBIN:
-            replica = self.rr[self.rr_next % len(self.rr)]
-            self.rr_next += 1
-            slots = replica.slots
-            slot = slots.index(min(slots)) if len(slots) > 1 else 0
-            free = slots[slot]
-            start = free if free > now else now
-            end = start + self.chars[index] / replica.pool.slot_speed
-            slots[slot] = end
+    def _retry(self, index: int, when: float) -> None:
+        if when - self.arrivals[index] < self.worker.client_timeout:
+            self.sequence += 1
+            heapq.heappush(self.retries, (when, self.sequence, index))
+
+    def attempt(self, index: int, now: float) -> None:
+        """One attempt of request `index` at time `now` on a fresh connection."""
+        tries = self.tries[index]
+        self.tries[index] = tries + 1
+        if self.dispatch_mode == SERVICE:
+            endpoints = self.endpoints
         else:
-            pool = self._weighted_pool()
-            heap = pool.heap
-            while True:
-                free, key, replica = heap[0]
-                if replica.accepting and replica.slots[key % _SLOT_BITS] == free:
+            pick = self._uniform()
+            endpoints = []
+            for edge, pool in self.route:
+                if pick < edge:
+                    endpoints = pool.ready
                     break
-                heapq.heappop(heap)  # a slot of a replica that left: drop it
-            start = free if free > now else now
-            end = start + self.chars[index] / pool.slot_speed
-            replica.slots[key % _SLOT_BITS] = end
-            heapq.heapreplace(heap, (end, key, replica))
+        if not endpoints:
+            self._retry(index, now + RETRY_SECONDS)
+            return
+        replica = endpoints[int(self._uniform() * len(endpoints))]
+        pool = replica.pool
+        chars = self.chars[index]
+        if tries == 0:
+            pool.offered_chars += chars
+            pool.offered_requests += 1
+        service = chars / pool.slot_speed
+        slots = replica.slots
+        if len(slots) == 1:
+            slot, free = 0, slots[0]
+        else:
+            free = min(slots)
+            slot = slots.index(free)
+        if free > now:  # every slot busy: the admission test
+            queue = replica.queue
+            while queue and queue[0] <= now:
+                queue.popleft()
+            if len(slots) == 1:
+                wait = free - now
+            else:
+                wait = sum(f - now for f in slots if f > now) / len(slots)
+            slack = self.budgets[index] - service
+            room = self.worker.max_queue - len(queue)
+            if room <= 0 or wait > slack:
+                after = wait - slack if slack >= 0 else free - now
+                if room <= 0:
+                    after = max(after, queue[-room] - now)
+                pool.refusals += 1
+                pool.refused_chars += chars
+                self._retry(index, now + max(1.0, math.ceil(after - 1e-9)))
+                return
+            queue.append(free)
+            start = free
+        else:
+            start = now
+        end = start + service
+        slots[slot] = end
         if end > replica.busy_until:
             replica.busy_until = end
         self.finish[index] = end
-        replica.pool.served += 1
-        if replica.pool.spec.is_spot:
+        if pool.spec.is_spot:
             replica.assigned.append(index)
 
-    def _weighted_pool(self) -> PoolRuntime:
-        """Smooth weighted round-robin over pools by ready capacity (as nginx does)."""
-        weights, credit = self.weights, self.credit
-        best, best_credit, total = 0, -math.inf, 0.0
-        for i, weight in enumerate(weights):
-            if weight <= 0:
-                continue
-            total += weight
-            credit[i] += weight
-            if credit[i] > best_credit:
-                best, best_credit = i, credit[i]
-        credit[best] -= total
-        return self.pools[best]
+    def send(self, low: int, high: int, second: int) -> None:
+        """The attempts of this second, in time order: first attempts of requests
+        `low..high-1` and retries falling due before the next second."""
+        retries, arrivals, attempt = self.retries, self.arrivals, self.attempt
+        end = second + 1
+        if not retries or retries[0][0] >= end:
+            for index in range(low, high):
+                attempt(index, arrivals[index])
+            return
+        index = low
+        while True:
+            due = retries[0][0] if retries else math.inf
+            if index < high and arrivals[index] <= due:
+                attempt(index, arrivals[index])
+                index += 1
+            elif due < end:
+                when, _, retried = heapq.heappop(retries)
+                attempt(retried, when)
+            else:
+                return
 
-    # --- the end -----------------------------------------------------------------
+    # --- metrics and the end -----------------------------------------------------
+
+    def counters(self, now: float) -> tuple[float, float, float, float, float]:
+        """(offered chars, offered requests, refusals, backlog chars, queue depth), summed
+        over the service: what Prometheus scrapes from the workers."""
+        chars = requests = refused = backlog = depth = 0.0
+        for pool in self.pools:
+            chars += pool.offered_chars
+            requests += pool.offered_requests
+            refused += pool.refusals
+            b, d = pool.gauges(now)
+            backlog += b
+            depth += d
+        return chars, requests, refused, backlog, depth
 
     def close(self, now: float) -> None:
         """Bill everything still running (or draining) up to `now`, or its drain end."""
@@ -320,12 +464,12 @@ class Cluster:
             for replica in list(pool.live):
                 self._gone(replica, max(now, replica.busy_until) if replica.state == READY
                            else now)
-        for when, _, kind, replica in sorted(self.events):
-            if kind in (_GONE, _KILL) and replica.state == DRAINING:
-                self._gone(replica, max(when, now) if kind == _GONE else when)
+        for when, _, kind, leaving in sorted(self.events, key=lambda e: (e[0], e[1])):
+            if leaving is not None and kind in (_GONE, _KILL) and leaving.state == DRAINING:
+                self._gone(leaving, max(when, now) if kind == _GONE else when)
 
     def counts(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return (tuple(p.billed for p in self.pools), tuple(len(p.ready) for p in self.pools))
 
 
-_READY, _START, _GONE, _INTERRUPT, _KILL = range(5)
+_READY, _START, _GONE, _INTERRUPT, _KILL, _WAVE = range(6)

@@ -1,35 +1,41 @@
-"""Run every policy over one trace in the same simulated cluster, and keep the results.
+"""Run every policy and both bounds over one trace in the same simulated cluster.
 
-Spot shortages are drawn once per comparison from the seed (the same episodes for
-every policy); interruptions are drawn per run from the seed, so the same seed always
-gives the same figures.
+Spot weather (shortages, waves) is drawn once per seed, the same for every policy;
+interruptions of single replicas are drawn per run from the seed, so the same seed always
+gives the same figures. Runs are independent, so they go to a pool of processes (one per
+core); the oracle's sweep waits only for elastic-tts's SLO, which it must reach.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
 from elastic_tts.policy.spec import TTSServiceSpec
-from elastic_tts.simulator.cluster import CAPACITY_WEIGHTED, ROUND_ROBIN, SpotConditions
-from elastic_tts.simulator.engine import Progress, RunResult, simulate
-from elastic_tts.simulator.policies import (
-    HPA,
-    KEDA,
-    CPUOnly,
-    ElasticTTS,
+from elastic_tts.simulator.baselines import build_baselines
+from elastic_tts.simulator.bounds import (
+    BUCKETS,
     Oracle,
-    Policy,
-    StaticGPU,
-    cpu_only_feasible,
-    single_gpu_pool,
+    Variant,
+    search_utilisations,
+    work_floor,
 )
-from elastic_tts.simulator.prometheus import PrometheusView
+from elastic_tts.simulator.cluster import ROUTE, SERVICE, SpotConditions, WorkerModel
+from elastic_tts.simulator.engine import RunResult, simulate, slo_limits
+from elastic_tts.simulator.policies import CPUOnly, ElasticTTS, Policy, cpu_only_feasible
+from elastic_tts.simulator.prometheus import TraceRates
 from elastic_tts.simulator.trace import Trace
 
-POLICY_NAMES = ("elastic-tts", "static-gpu", "hpa", "keda", "cpu-only", "oracle")
+POLICY_NAMES = ("elastic-tts", "static-gpu", "hpa", "keda", "keda+karpenter", "keda-spot",
+                "hpa-cpu", "cpu-only")
+Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -38,8 +44,18 @@ class SpotWeather:
 
     interruptions_per_hour: float = 0.05  # per running spot replica
     notice_seconds: float = 120.0
-    shortages_per_day: float = 2.0
+    shortages_per_day: float = 2.0  # timed where the load is (busy hours, ramps)
     shortage_minutes: float = 20.0  # mean length of a shortage
+    waves_per_day: float = 1.0  # each takes `wave_fraction` of the spot replicas
+    wave_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class OracleResult:
+    variant: Variant
+    result: RunResult
+    slo_attainment: float
+    measured: tuple[tuple[int, float, float, float], ...]  # (bucket, u, slo, cost)
 
 
 @dataclass
@@ -52,80 +68,185 @@ class Comparison:
     results: dict[str, RunResult] = field(default_factory=dict)
     omitted: dict[str, str] = field(default_factory=dict)  # policy -> why it was not run
     other_dispatch: RunResult | None = None  # elastic-tts under the other dispatch
+    work_floor: float = 0.0
+    oracle: OracleResult | None = None  # None: no variant reached elastic-tts's SLO
+    oracle_measured: tuple[tuple[int, float, float, float], ...] = ()
     elapsed: float = 0.0
 
 
 def default_dispatch(spec: TTSServiceSpec) -> str:
-    return CAPACITY_WEIGHTED if spec.routing.enabled else ROUND_ROBIN
+    return ROUTE if spec.routing.enabled else SERVICE
 
 
-def shortages(duration: float, weather: SpotWeather, seed: int
-              ) -> tuple[tuple[float, float], ...]:
-    """Seeded Poisson episodes during which no new spot replica can start."""
-    rate = weather.shortages_per_day / 86400.0
-    if rate <= 0 or duration <= 0:
-        return ()
-    rng = np.random.default_rng([seed, 1])
+def spot_conditions(trace: Trace, rates: TraceRates, weather: SpotWeather, seed: int
+                    ) -> SpotConditions:
+    """Seeded shortages (Poisson, more likely where the load is high, so they fall on
+    peaks and ramps when spot is scaling up) and waves (uniform in time; a wave brings a
+    shortage with it: the provider is taking the capacity back)."""
+    duration = trace.duration
+    days = duration / 86400.0
     episodes: list[tuple[float, float]] = []
-    now = float(rng.exponential(1.0 / rate))
-    while now < duration:
-        end = now + float(rng.exponential(weather.shortage_minutes * 60.0))
-        episodes.append((float(np.floor(now)), float(np.ceil(end))))
-        now = end + float(rng.exponential(1.0 / rate))
-    return tuple(episodes)
+    rng = np.random.default_rng([seed, 1])
+    expected = weather.shortages_per_day * days
+    load = rates.chars + 1e-9
+    intensity = np.cumsum(load) / load.sum() * expected  # expected shortages by second
+    point = float(rng.exponential(1.0))
+    while point < expected:
+        start = float(np.searchsorted(intensity, point))
+        episodes.append((start, start + float(rng.exponential(weather.shortage_minutes * 60))))
+        point += float(rng.exponential(1.0))
+    waves: list[float] = []
+    wave_rng = np.random.default_rng([seed, 2])
+    if weather.waves_per_day > 0:
+        at = float(wave_rng.exponential(86400.0 / weather.waves_per_day))
+        while at < duration:
+            waves.append(float(np.floor(at)))
+            length = float(wave_rng.exponential(weather.shortage_minutes * 60))
+            episodes.append((float(np.floor(at)), float(np.floor(at)) + length))
+            at += float(wave_rng.exponential(86400.0 / weather.waves_per_day))
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted((float(np.floor(s)), float(np.ceil(e))) for s, e in episodes):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return SpotConditions(weather.interruptions_per_hour, weather.notice_seconds,
+                          tuple(merged), tuple(waves), weather.wave_fraction)
 
 
-def build_policies(spec: TTSServiceSpec, prometheus: PrometheusView
+def build_policies(spec: TTSServiceSpec, trace: Trace, rates: TraceRates
                    ) -> tuple[list[Policy], dict[str, str]]:
-    metric = spec.scaling.metric
-    minutes = prometheus.per_minute(metric)
-    policies: list[Policy] = [ElasticTTS(spec)]
-    omitted: dict[str, str] = {}
-    gpu = single_gpu_pool(spec)
-    if gpu is None:
-        for name in ("static-gpu", "hpa", "keda"):
-            omitted[name] = "the spec has no GPU pool that meets the SLO"
-    else:
-        policies += [StaticGPU(spec, gpu, float(minutes.max())), HPA(spec, gpu), KEDA(spec, gpu)]
+    peak = float(rates.per_bucket(spec.scaling.metric, 60).max())
+    baselines, omitted = build_baselines(spec, peak)
+    policies: list[Policy] = [ElasticTTS(spec), *baselines]
     if cpu_only_feasible(spec):
         policies.append(CPUOnly(spec))
     else:
         omitted["cpu-only"] = (
             f"no CPU pool serves 100 characters within {spec.scaling.latency_slo_seconds:g} s")
-    policies.append(Oracle(spec, minutes))
     return policies, omitted
+
+
+@dataclass(frozen=True)
+class _Job:
+    trace: Trace
+    spec: TTSServiceSpec
+    policy: Policy | None  # None: an oracle search
+    dispatch: str
+    spot: SpotConditions
+    seed: int
+    worker: WorkerModel
+    bucket: int = 0
+    target: float = 0.0
+
+
+def within_slo(spec: TTSServiceSpec, trace: Trace, result: RunResult) -> float:
+    limits = slo_limits(spec, trace.chars.astype(np.float64))
+    return float(np.count_nonzero(result.latency <= limits)) / max(1, limits.size)
+
+
+def _run(job: _Job) -> Any:
+    rates = TraceRates(job.trace)
+    if job.policy is not None:
+        return simulate(job.trace, job.spec, job.policy, dispatch=job.dispatch,
+                        spot=job.spot, seed=job.seed, rates=rates, worker=job.worker)
+    runs: dict[float, RunResult] = {}
+
+    def measure(utilization: float) -> tuple[float, float, None]:
+        oracle = Oracle(job.spec, job.trace, rates, Variant(job.bucket, utilization))
+        result = simulate(job.trace, job.spec, oracle, dispatch=job.dispatch, spot=job.spot,
+                          seed=job.seed, rates=rates, worker=job.worker)
+        runs[utilization] = result
+        return within_slo(job.spec, job.trace, result), result.cost, None
+
+    measured = search_utilisations(measure, job.target)
+    table = tuple((job.bucket, u, s, c) for u, (s, c, _) in sorted(measured.items()))
+    meeting = [(c, -u, u) for u, (s, c, _) in measured.items() if s + 1e-12 >= job.target]
+    if not meeting:
+        return table, None
+    _, _, best = min(meeting)
+    return table, (best, runs[best])
+
+
+def _executor(jobs: int) -> concurrent.futures.Executor:
+    workers = max(1, min(jobs, os.cpu_count() or 1))
+    if workers == 1:
+        return _Inline()
+    context = multiprocessing.get_context("fork") if hasattr(os, "fork") else None
+    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
+
+
+class _Inline(concurrent.futures.Executor):
+    """The same interface without processes (one core)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+               ) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
 
 
 def compare(trace: Trace, spec: TTSServiceSpec, *, dispatch: str | None = None, seed: int = 1,
             weather: SpotWeather | None = None, both_dispatches: bool = True,
-            progress: Progress | None = None) -> Comparison:
+            worker: WorkerModel | None = None, progress: Progress | None = None
+            ) -> Comparison:
     started = time.perf_counter()
     weather = weather or SpotWeather()
-    spot = SpotConditions(weather.interruptions_per_hour, weather.notice_seconds,
-                          shortages(trace.duration, weather, seed))
+    worker = worker or WorkerModel()
+    rates = TraceRates(trace)
+    spot = spot_conditions(trace, rates, weather, seed)
     chosen = dispatch or default_dispatch(spec)
-    prometheus = PrometheusView(trace)
-    policies, omitted = build_policies(spec, prometheus)
+    policies, omitted = build_policies(spec, trace, rates)
     comparison = Comparison(trace, spec, chosen, seed, spot, omitted=omitted)
-    for policy in policies:
-        comparison.results[policy.name] = simulate(
-            trace, spec, policy, dispatch=chosen, spot=spot, seed=seed,
-            prometheus=prometheus, progress=progress)
+    jobs = {p.name: _Job(trace, spec, p, chosen, spot, seed, worker) for p in policies}
     if both_dispatches and len(spec.pools) > 1:
-        other = ROUND_ROBIN if chosen == CAPACITY_WEIGHTED else CAPACITY_WEIGHTED
+        other = SERVICE if chosen == ROUTE else ROUTE
         # The engine plans for the dispatch it is told about (spec.routing), so the other
         # row is the same service with routing switched, as a user would deploy it.
-        routed = replace(spec, routing=replace(spec.routing, enabled=other == CAPACITY_WEIGHTED))
-        comparison.other_dispatch = simulate(
-            trace, routed, ElasticTTS(routed), dispatch=other, spot=spot, seed=seed,
-            prometheus=prometheus, progress=progress)
+        routed = replace(spec, routing=replace(spec.routing, enabled=other == ROUTE))
+        jobs["other dispatch"] = _Job(trace, routed, ElasticTTS(routed), other, spot, seed,
+                                      worker)
+    units = int(trace.duration)
+    with _executor(len(jobs) + len(BUCKETS)) as pool:
+        futures = {pool.submit(_run, job): name for name, job in jobs.items()}
+        ours = next(f for f, n in futures.items() if n == "elastic-tts").result()
+        target = within_slo(spec, trace, ours)
+        searches = [pool.submit(_run, _Job(trace, spec, None, chosen, spot, seed, worker,
+                                           bucket, target)) for bucket in BUCKETS]
+        comparison.work_floor = work_floor(trace, spec)
+        for future in concurrent.futures.as_completed(futures):
+            name = futures[future]
+            if name == "other dispatch":
+                comparison.other_dispatch = future.result()
+            else:
+                comparison.results[name] = future.result()
+            if progress is not None:
+                progress(units)
+        best: OracleResult | None = None
+        measured: list[tuple[int, float, float, float]] = []
+        for search in searches:
+            table, found = search.result()
+            measured += table
+            if progress is not None:
+                progress(units * len(table))
+            if found is None:
+                continue
+            utilization, result = found
+            candidate = OracleResult(Variant(table[0][0], utilization), result,
+                                     within_slo(spec, trace, result), tuple(table))
+            if best is None or result.cost < best.result.cost:
+                best = candidate
+    comparison.results = {n: comparison.results[n] for n in POLICY_NAMES
+                          if n in comparison.results}
+    comparison.oracle = best
+    comparison.oracle_measured = tuple(measured)
     comparison.elapsed = time.perf_counter() - started
     return comparison
 
 
 def runs_planned(spec: TTSServiceSpec, both_dispatches: bool = True) -> int:
-    """How many simulations `compare` will run (for sizing a progress bar)."""
-    runs = 2  # elastic-tts and the oracle always run
-    runs += 3 if single_gpu_pool(spec) is not None else 0
-    runs += 1 if cpu_only_feasible(spec) else 0
-    return runs + (1 if both_dispatches and len(spec.pools) > 1 else 0)
+    """About how many simulations `compare` runs (for sizing a progress bar): every
+    policy, the other dispatch, and about four oracle variants per bucket length."""
+    policies, _ = build_baselines(spec, 1.0)
+    runs = 1 + len(policies) + (1 if cpu_only_feasible(spec) else 0)
+    return runs + (1 if both_dispatches and len(spec.pools) > 1 else 0) + 4 * len(BUCKETS)

@@ -1,15 +1,15 @@
 """The time-stepped loop: one policy over one trace, one second per step.
 
 Each step, in order: cluster events due in this second (replicas becoming Ready, spot
-interruptions, drains finishing); the controller, when its interval has come round; the
-requests arriving in this second. Arrivals are bucketed per second once, with numpy,
-and the controller is only called every `interval` seconds, which is what keeps a
-24-hour trace at 1 s steps fast.
+interruptions and waves, drains finishing); a Prometheus scrape when one is due; the
+controller, when its interval has come round; the attempts of this second (first
+attempts and retries, in time order). Arrivals are bucketed per second once, with numpy,
+and the controller is only called every `interval` seconds, which is what keeps a 24-hour
+trace at 1 s steps fast.
 
 At the start every policy gets its first decision Ready at once, with the Prometheus
-view primed as if the first five minutes' load had been running (see `prometheus`).
-The run ends at the end of the trace; requests still waiting then are counted as
-missing the SLO, with an infinite latency.
+view primed as if the first five minutes' load had been running (see `prometheus`). The
+run goes on after the last arrival until every client has its answer or has given up.
 """
 
 from __future__ import annotations
@@ -21,9 +21,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from elastic_tts.policy.spec import TTSServiceSpec
-from elastic_tts.simulator.cluster import Cluster, SpotConditions
+from elastic_tts.reconcile.render import route_weights
+from elastic_tts.simulator.cluster import ROUTE, Cluster, SpotConditions, WorkerModel
 from elastic_tts.simulator.policies import Policy, View
-from elastic_tts.simulator.prometheus import LONG_WINDOW, SHORT_WINDOW, PrometheusView
+from elastic_tts.simulator.prometheus import (
+    BACKLOG,
+    BURST_WINDOW,
+    CHARS,
+    LONG_WINDOW,
+    REFUSALS,
+    REQUESTS,
+    SCRAPE_SECONDS,
+    SHORT_WINDOW,
+    Scraper,
+    TraceRates,
+)
 from elastic_tts.simulator.trace import FloatArray, Trace
 
 Progress = Callable[[int], None]
@@ -45,57 +57,104 @@ class RunResult:
     pools: tuple[str, ...]
     prices: tuple[float, ...]  # per replica-hour, in pool order
     gpu: tuple[bool, ...]
-    latency: FloatArray  # per request, seconds; inf when never served
+    latency: FloatArray  # per request, seconds; inf when never answered in time
     cost: float
     replica_seconds: tuple[float, ...]  # per pool
     scale_events: int
     timeline: Timeline
     duration: float
+    attempts: int  # every attempt, retries included
+    refusals: int  # 429s answered
+    spot_events: tuple[tuple[float, str, str], ...]  # (time, pool, what)
+
+
+def slo_limits(spec: TTSServiceSpec, chars: np.ndarray) -> FloatArray:
+    """Each request's latency SLO: latencySLOSeconds x max(1, c/100)."""
+    result: FloatArray = spec.scaling.latency_slo_seconds * np.maximum(1.0, chars / 100.0)
+    return result
 
 
 def simulate(trace: Trace, spec: TTSServiceSpec, policy: Policy, *, dispatch: str,
-             spot: SpotConditions, seed: int, prometheus: PrometheusView | None = None,
-             progress: Progress | None = None) -> RunResult:
-    view_source = prometheus or PrometheusView(trace)
-    metric = spec.scaling.metric
+             spot: SpotConditions, seed: int, rates: TraceRates | None = None,
+             worker: WorkerModel | None = None, progress: Progress | None = None) -> RunResult:
+    rates = rates or TraceRates(trace)
+    worker = worker or WorkerModel()
     length = int(trace.duration)
-    cluster = Cluster(spec.pools, trace.times, trace.chars, dispatch, spot, seed,
-                      instant=policy.instant)
+    budgets = slo_limits(spec, trace.chars.astype(np.float64))
+    cluster = Cluster(spec.pools, trace.times, trace.chars, budgets, dispatch, spot, seed,
+                      instant=policy.instant, worker=worker)
+    if policy.together is not None:
+        cluster.spill(*policy.together)
+    scraper = Scraper(rates)
     bounds = np.searchsorted(trace.times, np.arange(length + 1, dtype=np.float64)).tolist()
-    arrivals = trace.times.tolist()
     names = list(spec.pools)
+    metric = spec.scaling.metric
+    rate_of = CHARS if metric == "characters" else REQUESTS
 
     def look(now: float) -> View:
-        return View(now, trace.start_epoch + now, view_source.rate(metric, now, SHORT_WINDOW),
-                    view_source.rate(metric, now, LONG_WINDOW), cluster.states(now))
+        return View(
+            now=now, epoch=trace.start_epoch + now,
+            short_rate=scraper.rate(rate_of, now, SHORT_WINDOW),
+            long_rate=scraper.rate(rate_of, now, LONG_WINDOW),
+            pools=cluster.states(now),
+            burst_rate=scraper.rate(rate_of, now, BURST_WINDOW),
+            requests_rate=scraper.rate(REQUESTS, now, LONG_WINDOW),
+            backlog_characters=scraper.gauge(BACKLOG, now),
+            refused_share=scraper.share(REFUSALS, REQUESTS, now, SHORT_WINDOW),
+        )
 
-    targets = policy.decide(look(0.0))
-    cluster.instant, instant = True, cluster.instant  # the first decision starts Ready
+    def apply(wanted: dict[str, int], now: float) -> None:
+        if policy.together is not None:
+            cluster.scale_together(policy.together, sum(wanted.values()), now)
+        else:
+            for name in names:
+                cluster.scale(name, wanted.get(name, 0), now)
+
+    def reroute(view: View) -> None:
+        # The operator rewrites the HTTPRoute's weights from Ready counts every tick.
+        if dispatch == ROUTE:
+            cluster.set_route_weights(route_weights(spec, {n: s.ready
+                                                           for n, s in view.pools.items()}))
+
+    scraper.record(cluster.counters(0.0))
+    view = look(0.0)
+    targets = policy.decide(view)
+    first = {n: targets.get(n, 0) for n in names}
+    if policy.together is not None:  # one Deployment, started on its first pool
+        first = {n: (sum(first.values()) if n == policy.together[0] else 0) for n in names}
     for name in names:
-        cluster.scale(name, targets.get(name, 0), 0.0)
-    cluster.instant = instant
+        cluster.start_ready(name, first[name], 0.0)
+    reroute(look(0.0))
 
     stamps: list[float] = []
     billed: list[tuple[int, ...]] = []
     ready: list[tuple[int, ...]] = []
     scale_events = 0
     next_tick = policy.interval
-    dispatch_one = cluster.dispatch
-    for second in range(length):
+    horizon = length + math.ceil(worker.client_timeout)
+    send = cluster.send
+    for second in range(horizon):
+        if second >= length and not cluster.retries:
+            break
         if cluster.events and cluster.events[0][0] < second + 1:
             cluster.run_events(second + 1)
-        if second >= next_tick:
+        if second % SCRAPE_SECONDS == 0 and second:
+            scraper.record(cluster.counters(float(second)))
+        if second >= next_tick and second < length:
             next_tick += policy.interval
-            wanted = policy.decide(look(float(second)))
+            view = look(float(second))
+            wanted = policy.decide(view)
             for name in names:
-                target = wanted.get(name, 0)
-                if target != targets.get(name, 0):
+                if wanted.get(name, 0) != targets.get(name, 0):
                     scale_events += 1
-                cluster.scale(name, target, float(second))
+            apply(wanted, float(second))
+            reroute(view)
             targets = wanted
-        for index in range(bounds[second], bounds[second + 1]):
-            dispatch_one(index, arrivals[index])
-        if cluster.changed:
+        if second < length:
+            send(bounds[second], bounds[second + 1], second)
+        else:
+            send(0, 0, second)
+        if cluster.changed and second < length:
             cluster.changed = False
             stamps.append(float(second))
             counts = cluster.counts()
@@ -107,6 +166,7 @@ def simulate(trace: Trace, spec: TTSServiceSpec, policy: Policy, *, dispatch: st
         progress(length % PROGRESS_EVERY)
     cluster.close(float(length))
     latency = cluster.finish - trace.times
+    latency[latency > worker.client_timeout] = math.inf
     return RunResult(
         policy=policy.name,
         pools=tuple(names),
@@ -119,13 +179,10 @@ def simulate(trace: Trace, spec: TTSServiceSpec, policy: Policy, *, dispatch: st
         timeline=Timeline(np.asarray(stamps), np.asarray(billed).reshape(-1, len(names)),
                           np.asarray(ready).reshape(-1, len(names))),
         duration=float(length),
+        attempts=sum(cluster.tries),
+        refusals=sum(p.refusals for p in cluster.pools),
+        spot_events=tuple(cluster.spot_events),
     )
-
-
-def slo_limits(spec: TTSServiceSpec, chars: np.ndarray) -> FloatArray:
-    """Each request's latency SLO: latencySLOSeconds x max(1, c/100)."""
-    result: FloatArray = spec.scaling.latency_slo_seconds * np.maximum(1.0, chars / 100.0)
-    return result
 
 
 def hours(seconds: float) -> float:

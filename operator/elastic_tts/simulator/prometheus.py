@@ -1,15 +1,19 @@
-"""What the controller sees: request counters as Prometheus would scrape and rate them.
+"""What the controller sees: the workers' counters and gauges as Prometheus scrapes them.
 
-The worker's `tts_characters_total` and `tts_requests_total` count requests as they
-arrive. Prometheus scrapes them every `scrape_seconds`; `rate(x[W])` at time `now` uses
-the samples inside the window that ends at the newest scrape, so it is
+Prometheus scrapes every `scrape_seconds`; `rate(x[W])` at time `now` uses the samples
+inside the window that ends at the newest scrape, so it is
 
     (C(s) - C(s - W + scrape)) / (W - scrape),   s = newest scrape at or before now
 
-which lags a change in load by up to one scrape interval plus the window. Before the
-trace starts the counters are extrapolated at the trace's first-five-minutes rate, as if
-that load had been running: every policy then starts in its steady state rather than
-cold, which no one would run in production.
+which lags a change in load by up to one scrape interval plus the window. The counters
+are the workers' own (`Cluster.counters`): offered characters and requests counted once
+per request when its first attempt reaches a worker, refusals (429s), and the backlog
+and queue-depth gauges. Before the trace starts the counters are extrapolated at the
+trace's first-five-minutes rate, as if that load had been running: every policy then
+starts in its steady state rather than cold, which no one would run in production.
+
+`TraceRates` is the hindsight view of the trace itself (arrivals per second), used by the
+bounds, the static-peak baseline and the plot.
 """
 
 from __future__ import annotations
@@ -23,46 +27,70 @@ from elastic_tts.simulator.trace import FloatArray, Trace
 SCRAPE_SECONDS = 15
 SHORT_WINDOW = 60
 LONG_WINDOW = 300
+BURST_WINDOW = 30  # rate(x[30s]): the newest scrape interval's increase
 WARM_SECONDS = 300
+CHARS, REQUESTS, REFUSALS, BACKLOG, QUEUE = range(5)
 
 
-class PrometheusView:
-    def __init__(self, trace: Trace, scrape_seconds: int = SCRAPE_SECONDS) -> None:
-        self.scrape = scrape_seconds
+class TraceRates:
+    """Arrivals per second of the trace, in hindsight."""
+
+    def __init__(self, trace: Trace) -> None:
         seconds = trace.times.astype(np.int64)
-        length = int(trace.duration)
-        self.seconds = length
-        chars = np.bincount(seconds, weights=trace.chars.astype(np.float64), minlength=length)
-        requests = np.bincount(seconds, minlength=length).astype(np.float64)
-        self._counters: dict[str, FloatArray] = {
-            "characters": np.concatenate(([0.0], np.cumsum(chars))),
-            "requests": np.concatenate(([0.0], np.cumsum(requests))),
-        }
-        warm = min(WARM_SECONDS, length)
-        self._prior = {
-            metric: float(counter[warm] / warm) if warm else 0.0
-            for metric, counter in self._counters.items()
-        }
+        self.seconds = int(trace.duration)
+        self.chars: FloatArray = np.bincount(
+            seconds, weights=trace.chars.astype(np.float64), minlength=self.seconds
+        )[: self.seconds].astype(np.float64)
+        self.requests: FloatArray = np.bincount(seconds, minlength=self.seconds)[
+            : self.seconds].astype(np.float64)
+        warm = min(WARM_SECONDS, self.seconds)
+        self.prior_chars = float(self.chars[:warm].sum() / warm) if warm else 0.0
+        self.prior_requests = float(self.requests[:warm].sum() / warm) if warm else 0.0
 
-    def counter(self, metric: str, second: int) -> float:
-        """The counter's value at the start of `second` (arrivals before it)."""
-        values = self._counters[metric]
-        if second < 0:
-            return self._prior[metric] * second
-        return float(values[min(second, self.seconds)])
+    def per_second(self, metric: str) -> FloatArray:
+        return self.chars if metric == "characters" else self.requests
 
-    def newest_scrape(self, now: float) -> int:
-        return math.floor(now / self.scrape) * self.scrape
-
-    def rate(self, metric: str, now: float, window: int) -> float:
-        newest = self.newest_scrape(now)
-        oldest = newest - window + self.scrape
-        return (self.counter(metric, newest) - self.counter(metric, oldest)) / (newest - oldest)
-
-    def per_minute(self, metric: str) -> FloatArray:
-        """Per-second mean of each whole minute, in hindsight (what the oracle knows)."""
-        values = self._counters[metric]
-        minutes = math.ceil(self.seconds / 60)
-        edges = np.minimum(np.arange(minutes + 1) * 60, self.seconds)
-        result: FloatArray = np.diff(values[edges]) / 60.0
+    def per_bucket(self, metric: str, bucket: int) -> FloatArray:
+        """Mean rate of each bucket of `bucket` seconds; the last, partial bucket is
+        divided by its own length, not by `bucket`."""
+        values = self.per_second(metric)
+        count = math.ceil(self.seconds / bucket)
+        edges = np.minimum(np.arange(count + 1) * bucket, self.seconds)
+        sums = np.add.reduceat(values, edges[:-1]) if count else np.zeros(0)
+        result: FloatArray = sums / np.diff(edges)
         return result
+
+
+class Scraper:
+    """Scrapes of the cluster's counters every `scrape_seconds`, and rates over them."""
+
+    def __init__(self, rates: TraceRates, scrape_seconds: int = SCRAPE_SECONDS) -> None:
+        self.scrape = scrape_seconds
+        self.samples: list[tuple[float, float, float, float, float]] = []
+        self._prior = (rates.prior_chars, rates.prior_requests, 0.0)
+
+    def share(self, part: int, whole: int, now: float, window: int) -> float | None:
+        """rate(part) / rate(whole) over the window; None when the whole is zero."""
+        total = self.rate(whole, now, window)
+        return self.rate(part, now, window) / total if total > 0 else None
+
+    def record(self, sample: tuple[float, float, float, float, float]) -> None:
+        self.samples.append(sample)
+
+    def newest(self, now: float) -> int:
+        return min(math.floor(now / self.scrape), len(self.samples) - 1)
+
+    def _counter(self, which: int, scrape: int) -> float:
+        if scrape < 0:
+            return self._prior[which] * scrape * self.scrape
+        return self.samples[scrape][which]
+
+    def rate(self, which: int, now: float, window: int) -> float:
+        newest = self.newest(now)
+        back = window // self.scrape - 1
+        span = back * self.scrape
+        return (self._counter(which, newest) - self._counter(which, newest - back)) / span
+
+    def gauge(self, which: int, now: float) -> float:
+        newest = self.newest(now)
+        return self.samples[newest][which] if newest >= 0 else 0.0

@@ -1,0 +1,183 @@
+"""The demand stage (policy/sizing.py) and the shared-dispatch rule, table-driven."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from elastic_tts.policy import Memory, Observation, PoolState, decide
+from elastic_tts.policy.decide import kept_out, slack
+from elastic_tts.policy.sizing import (
+    BURST_MIN_SAMPLES,
+    REFUSAL_TARGET,
+    model_utilisation,
+    noise,
+    size,
+)
+from tests.unit.specs import CPU, GPU, build, three_pools
+
+T0 = 1_795_000_000.0
+
+
+def sized(observation: Observation, memory: Memory | None = None, **scaling: Any):
+    spec = build(three_pools(**scaling))
+    return size(spec, observation, memory or Memory(), T0, ready_capacity=1e9,
+                ready_slots=0, slack=3.0)
+
+
+def test_noise_of_a_rate_is_poisson_in_requests_widened_by_length() -> None:
+    # 1000 chars/s of 100-character texts over 60 s: 600 requests; with cv^2 = 1 the
+    # variance doubles: sqrt(1000 * 100 * 2 / 60) = 57.7 chars/s.
+    assert noise(1000.0, 100.0, 60.0, 1.0) == pytest.approx(math.sqrt(1000 * 100 * 2 / 60))
+
+
+@pytest.mark.parametrize(
+    ("label", "short", "long", "rate", "used_short"),
+    [
+        # band at 1000 chars/s (100 per request): 2 x 57.7 = 115 chars/s
+        ("a short rate within its noise is ignored", 1100.0, 1000.0, 1000.0, False),
+        ("a short rate above its noise is followed", 1200.0, 1000.0, 1200.0, True),
+        ("a short rate below the long one never lowers it", 500.0, 1000.0, 1000.0, False),
+        ("thin traffic has a wide band", 20.0, 10.0, 10.0, False),
+    ],
+)
+def test_two_time_scales(label: str, short: float, long: float, rate: float,
+                         used_short: bool) -> None:
+    result = sized(Observation(short, long, requests_rate=long / 100))
+    assert result.rate == pytest.approx(rate), label
+    assert result.used_short is used_short, label
+    assert result.demand == pytest.approx(rate / 0.7), label
+
+
+def bursts_of(ratio: float, count: int) -> tuple[tuple[float, float], ...]:
+    return tuple((T0 - 15 * (i + 1), ratio) for i in range(count))
+
+
+@pytest.mark.parametrize(
+    ("label", "history", "scaling", "headroom"),
+    [
+        ("no history yet", (), {}, 1.0),
+        ("too little history", bursts_of(1.8, BURST_MIN_SAMPLES - 2), {}, 1.0),
+        ("observed bursts", bursts_of(1.5, 60), {}, 1.5),
+        ("capped", bursts_of(5.0, 60), {}, 2.0),
+        ("calm traffic never goes below 1", bursts_of(0.8, 60), {}, 1.0),
+        ("the spec overrides", bursts_of(1.8, 60), {"burstHeadroom": 1.25}, 1.25),
+        ("history older than an hour is forgotten",
+         tuple((T0 - 3700 - i, 1.9) for i in range(60)), {}, 1.0),
+    ],
+)
+def test_burst_headroom(label: str, history: tuple[tuple[float, float], ...],
+                        scaling: dict[str, Any], headroom: float) -> None:
+    result = sized(Observation(1000.0, 1000.0), Memory(bursts=history), **scaling)
+    assert result.headroom == pytest.approx(headroom), label
+
+
+def test_a_burst_sample_takes_its_own_noise_off() -> None:
+    result = sized(Observation(1000.0, 1000.0, burst_rate=1300.0, requests_rate=10.0))
+    band = 2 * noise(1000.0, 100.0, 15.0, 1.0)
+    assert result.bursts[-1] == (T0, pytest.approx((1300.0 - band) / 1000.0))
+
+
+def test_backlog_beyond_the_work_in_service_drains_within_the_slo() -> None:
+    spec = build(three_pools())
+    observation = Observation(100.0, 100.0, backlog_characters=2500.0)
+    result = size(spec, observation, Memory(), T0, ready_capacity=1e9, ready_slots=5,
+                  slack=3.0)
+    # 5 slots hold 5 x 100 characters in service; the other 2000 drain in 10 s (the SLO)
+    assert result.backlog_rate == pytest.approx(200.0)
+    assert result.demand == pytest.approx((100.0 + 200.0) / 0.7)
+
+
+@pytest.mark.parametrize(
+    ("label", "burst", "ready", "panic"),
+    [
+        ("a burst over twice the ready capacity", 1500.0, 1000.0, True),
+        ("a burst within it", 1300.0, 1000.0, False),
+        ("nothing ready yet: the ordinary path scales up", 1500.0, 0.0, False),
+    ],
+)
+def test_panic_trigger(label: str, burst: float, ready: float, panic: bool) -> None:
+    spec = build(three_pools())
+    result = size(spec, Observation(500.0, 500.0, burst_rate=burst), Memory(), T0,
+                  ready_capacity=ready, ready_slots=0, slack=3.0)
+    assert result.panic is panic, label
+    if panic:
+        assert result.demand == pytest.approx(burst / 0.7)
+        assert result.panic_until == T0 + 60
+
+
+def test_panic_holds_every_serving_pool_until_it_passes() -> None:
+    spec = build(three_pools())
+    running = {"gpu": PoolState(current=2, ready=2), "gpu-spot": PoolState(current=4, ready=4),
+               "cpu": PoolState(current=3, ready=3)}
+    hot = decide(spec, Observation(200.0, 200.0, running, burst_rate=2000.0), Memory(), T0)
+    assert "panic" in hot.reason
+    assert all(hot.replicas[n] >= running[n].current for n in running)
+    calm = decide(spec, Observation(20.0, 20.0, running, burst_rate=20.0), hot.memory, T0 + 30)
+    assert all(calm.replicas[n] >= running[n].current for n in running)  # still within 60 s
+    later = decide(spec, Observation(20.0, 20.0, running, burst_rate=20.0), calm.memory, T0 + 75)
+    assert "panic" not in later.reason
+
+
+def test_model_utilisation_matches_the_queueing_estimate() -> None:
+    u = model_utilisation(3.17)
+    assert u * math.exp(-(1 - u) * 3.17) == pytest.approx(REFUSAL_TARGET, rel=1e-6)
+    assert model_utilisation(1.0) < model_utilisation(3.0) < model_utilisation(10.0)
+    assert model_utilisation(0.0) == 0.1  # no slack: the floor
+
+
+@pytest.mark.parametrize(
+    ("label", "share", "direction"),
+    [
+        ("refusing more than the target: lower", 0.10, -1),
+        ("at the target: stay", REFUSAL_TARGET, 0),
+        ("refusing nothing: higher", 0.0, 1),
+    ],
+)
+def test_utilisation_follows_refusals(label: str, share: float, direction: int) -> None:
+    start = Memory(utilisation=0.4)
+    result = sized(Observation(1000.0, 1000.0, requests_rate=10.0, refused_share=share), start)
+    assert (result.utilisation > 0.4) - (result.utilisation < 0.4) == direction, label
+    assert 0.4 * 0.8 - 1e-9 <= result.utilisation <= 0.4 * 1.03 + 1e-9  # one bounded step
+
+
+def test_without_the_refusal_signal_the_target_utilisation_holds() -> None:
+    result = sized(Observation(1000.0, 1000.0))
+    assert result.utilisation == 0.7 and result.learned is None
+
+
+def test_the_first_refusal_reading_starts_from_the_model() -> None:
+    result = sized(Observation(1000.0, 1000.0, requests_rate=10.0,
+                               refused_share=REFUSAL_TARGET))
+    assert result.learned == pytest.approx(model_utilisation(3.0))
+
+
+@pytest.mark.parametrize(
+    ("label", "slo", "out"),
+    [
+        # CPU: 3.8 s per 100 characters. At 5 s it may wait 0.31 of its service time.
+        ("a 5 s SLO keeps CPU out of a mix with GPU", 5.0, {"cpu"}),
+        ("a 10 s SLO lets it in", 10.0, set()),
+    ],
+)
+def test_pools_too_slow_to_share_a_dispatch(label: str, slo: float, out: set[str]) -> None:
+    spec = build({"pools": {"gpu": dict(GPU), "cpu": dict(CPU)},
+                  "scaling": {"latencySLOSeconds": slo}})
+    assert set(kept_out(spec)) == out, label
+    assert slack(spec, spec.pools["cpu"]) == pytest.approx(slo / 3.8023 - 1, rel=1e-3)
+
+
+def test_a_pool_alone_is_never_kept_out() -> None:
+    spec = build({"pools": {"cpu": dict(CPU)}, "scaling": {"latencySLOSeconds": 5.0}})
+    assert kept_out(spec) == {}
+
+
+def test_behind_a_plain_service_the_kept_out_pool_is_named_in_the_reason() -> None:
+    spec = build({"pools": {"gpu": dict(GPU), "cpu": dict(CPU, minReplicas=1)},
+                  "scaling": {"latencySLOSeconds": 5.0}, "routing": {"enabled": False}})
+    decision = decide(spec, Observation(200.0, 200.0), Memory(), T0)
+    assert decision.replicas == {"gpu": 4, "cpu": 1}  # its floor only; GPU carries the load
+    assert "cpu kept out of the mix: 3.8s per 100 chars leaves 0.31 service times" \
+        in decision.reason
