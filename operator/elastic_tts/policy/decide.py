@@ -54,7 +54,7 @@ MIN_SLACK = 1.0
 # A pool's scale-down window: this many of its cold starts (at least two intervals, at
 # most scaleDownStabilizationSeconds). Shedding a replica too early costs one cold start
 # of short capacity, so a 30 s CPU replica can go far sooner than a 120 s GPU one.
-COLD_START_WINDOWS = 2.0
+COLD_START_WINDOWS = 1.0
 
 
 def slack(spec: TTSServiceSpec, pool: Pool) -> float:

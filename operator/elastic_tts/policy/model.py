@@ -45,7 +45,7 @@ class Observation:
     burst_rate: float | None = None  # the newest ~15 s rate, in the spec's metric unit
     requests_rate: float | None = None  # requests/s over the long window (text length)
     backlog_characters: float | None = None  # admitted and not yet synthesised (gauge)
-    refused_share: float | None = None  # refusals / offered requests (short window)
+    refused_share: float | None = None  # refusals / offered requests (long window)
 
     def pool(self, name: str) -> PoolState:
         return self.pools.get(name, PoolState())

@@ -27,8 +27,11 @@ refusals (without that signal it sizes at `targetUtilization`), the engine start
 the utilisation a queueing estimate gives for that refusal share (`model_utilisation`),
 never above `targetUtilization`, and steers it so that the share of offered
 requests the workers refuse settles at `REFUSAL_TARGET`: each tick it multiplies it by
-(target / share) ** gain, the gain scaled down when few requests were seen (a share of a
-few dozen requests is noise), the step bounded, and never above `targetUtilization`. A
+(target / share) ** gain, the share taken over the long window, the gain scaled down
+when few requests were seen (a share of a few dozen requests is noise), the step bounded
+so that it calibrates slowly (a rising load raises refusals before the replicas it asks
+for are Ready; that is the rate stage's to answer, not a reason to re-calibrate), and
+never above `targetUtilization`. A
 refused request is retried after at least a second and is usually admitted then, so
 about one refusal in five to eight ends outside the SLO: 2 % refused keeps the misses
 within the half per cent that a 99.5 % SLO allows.
@@ -56,10 +59,11 @@ BURST_MIN_SAMPLES = 20  # five minutes of 15 s ticks before the headroom is trus
 BURST_QUANTILE = 0.9
 MAX_HEADROOM = 2.0
 REFUSAL_TARGET = 0.02
-REFUSAL_GAIN = 0.15
-REFUSAL_FULL_GAIN_REQUESTS = 500.0  # requests per short window for the full gain
+REFUSAL_GAIN = 0.05
+REFUSAL_FULL_GAIN_REQUESTS = 2000.0  # requests per long window for the full gain
 REFUSAL_FLOOR = 0.002  # a share of zero counts as this (the step stays bounded)
-STEP_DOWN, STEP_UP = 0.8, 1.03  # bounds of one tick's change
+STEP_DOWN, STEP_UP = 0.99, 1.01  # bounds of one tick's change: a slow calibration
+LONG_WINDOW_SECONDS = 300.0
 MIN_UTILISATION = 0.1
 PANIC_FACTOR = 2.0
 PANIC_HOLD_SECONDS = 60.0
@@ -165,7 +169,7 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
     if share is not None and short_rate > 0:
         if learned is None:
             learned = min(scaling.target_utilization, model_utilisation(slack))
-        seen = short_rate * SHORT_WINDOW_SECONDS * unit / per_request
+        seen = long_rate * LONG_WINDOW_SECONDS * unit / per_request
         gain = REFUSAL_GAIN * min(1.0, seen / REFUSAL_FULL_GAIN_REQUESTS)
         step = (REFUSAL_TARGET / max(share, REFUSAL_FLOOR)) ** gain
         learned = max(MIN_UTILISATION, learned * min(STEP_UP, max(STEP_DOWN, step)))

@@ -100,7 +100,7 @@ def simulate(trace: Trace, spec: TTSServiceSpec, policy: Policy, *, dispatch: st
             burst_rate=scraper.rate(rate_of, now, BURST_WINDOW),
             requests_rate=scraper.rate(REQUESTS, now, LONG_WINDOW),
             backlog_characters=scraper.gauge(BACKLOG, now),
-            refused_share=scraper.share(REFUSALS, REQUESTS, now, SHORT_WINDOW),
+            refused_share=scraper.share(REFUSALS, REQUESTS, now, LONG_WINDOW),
         )
 
     def apply(wanted: dict[str, int], now: float) -> None:

@@ -30,7 +30,7 @@ class View:
     burst_rate: float | None = None  # the newest scrape interval's rate
     requests_rate: float | None = None  # requests/s over the long window
     backlog_characters: float | None = None  # the workers' backlog gauge, summed
-    refused_share: float | None = None  # refusals / offered requests (short window)
+    refused_share: float | None = None  # refusals / offered requests (long window)
 
 
 class Policy(ABC):
