@@ -97,6 +97,10 @@ INVALID = [
     ("pools missing", {}, "spec.pools: is required"),
     ("utilisation > 1", three_pools(targetUtilization=1.5),
      "spec.scaling.targetUtilization: must be at most 1, got 1.5"),
+    ("burst headroom below 1", three_pools(burstHeadroom=0.8),
+     "spec.scaling.burstHeadroom: must be at least 1, got 0.8"),
+    ("burst headroom a string", three_pools(burstHeadroom="lots"),
+     "spec.scaling.burstHeadroom: must be a number, got 'lots'"),
     ("utilisation 0", three_pools(targetUtilization=0),
      "spec.scaling.targetUtilization: must be greater than 0"),
     ("bad metric", three_pools(metric="bytes"), "spec.scaling.metric: must be one of"),
@@ -176,6 +180,11 @@ def test_file_errors(tmp_path: Path) -> None:
         load_spec_file(tmp_path / "missing.yaml")
     with pytest.raises(SpecError, match="is a directory"):
         load_spec_file(tmp_path)
+
+
+def test_burst_headroom_is_observed_unless_the_spec_sets_it() -> None:
+    assert parse_spec(three_pools()).scaling.burst_headroom is None
+    assert parse_spec(three_pools(burstHeadroom=1.5)).scaling.burst_headroom == 1.5
 
 
 def test_cpu_and_gpu_defaults_differ() -> None:
