@@ -9,7 +9,8 @@ import numpy as np
 
 from elastic_tts.policy import parse_spec
 from elastic_tts.policy.spec import TTSServiceSpec
-from elastic_tts.simulator.cluster import Cluster
+from elastic_tts.simulator.cluster import SERVICE, Cluster, SpotConditions, WorkerModel
+from elastic_tts.simulator.engine import slo_limits
 from elastic_tts.simulator.policies import Policy, View
 from elastic_tts.simulator.trace import Trace, make_trace
 
@@ -54,9 +55,18 @@ class Scripted(Policy):
         return self.plan(view.now)
 
 
+def cluster_of(spec: TTSServiceSpec, trace: Trace, dispatch: str = SERVICE,
+               spot: SpotConditions | None = None, seed: int = 0, instant: bool = False,
+               worker: WorkerModel | None = None) -> Cluster:
+    return Cluster(spec.pools, trace.times, trace.chars,
+                   slo_limits(spec, trace.chars.astype(np.float64)), dispatch,
+                   spot or SpotConditions(interruptions_per_hour=0.0), seed, instant=instant,
+                   worker=worker)
+
+
 def drive(cluster: Cluster, trace: Trace, seconds: int) -> None:
-    """Step a cluster by hand: events, then this second's arrivals."""
+    """Step a cluster by hand: events, then this second's attempts (arrivals, retries)."""
+    bounds = np.searchsorted(trace.times, np.arange(seconds + 1, dtype=np.float64))
     for second in range(seconds):
         cluster.run_events(second + 1)
-        for index in np.flatnonzero((trace.times >= second) & (trace.times < second + 1)):
-            cluster.dispatch(int(index), float(trace.times[index]))
+        cluster.send(int(bounds[second]), int(bounds[second + 1]), second)

@@ -30,31 +30,60 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_json_is_one_object_with_every_policy(capsys, small_trace, tmp_path):
+POLICIES = {"elastic-tts", "static-gpu", "hpa", "keda", "keda+karpenter", "keda-spot",
+            "hpa-cpu", "cpu-only"}
+FIGURES = {"cost", "cost_vs_floor", "cost_vs_oracle", "slo_attainment", "latency_p50",
+           "latency_p95", "latency_p99", "scale_events", "gpu_hours"}
+
+
+def test_json_is_one_object_with_every_policy_and_both_bounds(capsys, small_trace, tmp_path):
     code, out, _ = run(capsys, "simulate", "--trace", str(small_trace), "--json",
                        "--plot", str(tmp_path / "t.png"))
     assert code == 0
     result = json.loads(out)
-    assert set(result) == {"trace", "policies"}
-    assert set(result["policies"]) == {"elastic-tts", "static-gpu", "hpa", "keda", "cpu-only",
-                                       "oracle"}
-    for figures in result["policies"].values():
-        assert {"cost", "cost_vs_oracle", "slo_attainment", "latency_p50", "latency_p95",
-                "latency_p99", "scale_events"} <= set(figures)
+    assert {"trace", "policies", "bounds", "verdict"} <= set(result)
+    assert set(result["policies"]) == POLICIES
+    for name, figures in result["policies"].items():
+        assert figures is not None, name
+        assert FIGURES <= set(figures)
         assert 0.0 <= figures["slo_attainment"] <= 1.0
-    assert result["policies"]["oracle"]["cost_vs_oracle"] == 1.0
+    bounds = result["bounds"]
+    assert bounds["work_floor"]["cost"] > 0
+    oracle = bounds["oracle_same_slo"]
+    if oracle is not None:
+        assert set(oracle) == {"cost", "slo_attainment", "bucket_seconds", "utilization"}
+        assert oracle["slo_attainment"] >= result["policies"]["elastic-tts"]["slo_attainment"]
+    assert result["verdict"].startswith("verdict: ")
+    assert "runs" not in result  # one seed
     assert result["trace"]["requests"] == 1200
-    assert result["trace"]["dispatch"] == "capacity-weighted"
+    assert result["trace"]["dispatch"] == "route"  # the default pools enable routing
     assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_table_names_the_dispatch_and_the_plot(capsys, small_trace, tmp_path):
+def test_seeds_add_runs_and_a_summary(capsys, small_trace):
+    code, out, _ = run(capsys, "simulate", "--trace", str(small_trace), "--json", "--no-plot",
+                       "--seeds", "1,2,3")
+    assert code == 0
+    result = json.loads(out)
+    assert [r["seed"] for r in result["runs"]] == [1, 2, 3]
+    for one in result["runs"]:
+        assert set(one["policies"]) == POLICIES and "bounds" in one
+    summary = result["summary"]["elastic-tts"]
+    assert set(summary) == {"cost_median", "cost_worst", "slo_median", "slo_worst"}
+    costs = [r["policies"]["elastic-tts"]["cost"] for r in result["runs"]]
+    assert summary["cost_worst"] == pytest.approx(max(costs))
+    assert summary["slo_worst"] <= summary["slo_median"]
+
+
+def test_table_names_the_dispatch_the_bounds_and_the_verdict(capsys, small_trace, tmp_path):
     plot = tmp_path / "deep" / "timeline.png"
     code, out, err = run(capsys, "simulate", "--trace", str(small_trace), "--plot", str(plot),
-                         "--dispatch", "round-robin")
+                         "--dispatch", "service")
     assert code == 0
-    assert "dispatch  round-robin (plain Service)" in out
-    assert "elastic-tts, capacity-weighted" in out  # the other dispatch, for comparison
+    assert "dispatch  plain Service: a random endpoint per connection" in out
+    assert "elastic-tts, HTTPRoute" in out  # the other dispatch, for comparison
+    assert "work floor" in out and "÷ oracle" in out and "÷ floor" in out
+    assert "\nverdict: " in out
     assert f"timeline  {plot}" in out
     assert plot.exists()
     assert err == ""  # no progress bar when stderr is not a terminal
@@ -65,7 +94,7 @@ def test_user_spec_is_simulated(capsys, small_trace):
                        "--no-plot", "--json")
     assert code == 0
     result = json.loads(out)
-    assert result["trace"]["dispatch"] == "capacity-weighted"  # full.yaml enables routing
+    assert result["trace"]["dispatch"] == "route"  # full.yaml enables routing
     assert result["trace"]["plot"] is None
 
 
@@ -108,6 +137,11 @@ def test_bad_files_exit_2_with_one_line(capsys, small_trace, argv, message):
         (["--speedup", "-2"], "--speedup must not be negative"),
         (["--seed", "1.5"], "--seed must be a whole number"),
         (["--dispatch", "random"], "invalid choice: 'random'"),
+        (["--seeds", "1,,2"], "--seeds must be seeds separated by commas"),
+        (["--seeds", "1,1"], "--seeds repeats a seed"),
+        (["--seeds", "1,x"], "--seeds must be whole numbers"),
+        (["--spot-wave-fraction", "2"], "--spot-wave-fraction must be between 0 and 1"),
+        (["--worker-max-queue", "0"], "--worker-max-queue must be a whole number of at least 1"),
         (["--spot-notice", "nan"], "--spot-notice must be a finite number"),
     ],
 )
@@ -133,7 +167,7 @@ def test_the_default_day_end_to_end(capsys, tmp_path):
     """The whole built-in day with the default pools, as `make demo` runs it."""
     code, out, _ = run(capsys, "simulate", "--json", "--plot", str(tmp_path / "day.png"))
     assert code == 0
-    policies = json.loads(out)["policies"]
-    oracle = policies["oracle"]["cost"]
-    assert all(figures["cost"] >= oracle for figures in policies.values())
-    assert policies["elastic-tts"]["cost"] < policies["keda"]["cost"]
+    result = json.loads(out)
+    floor = result["bounds"]["work_floor"]["cost"]
+    assert all(figures["cost"] >= floor for figures in result["policies"].values())
+    assert result["policies"]["elastic-tts"]["slo_attainment"] >= 0.995

@@ -1,4 +1,5 @@
-"""Hand-computed mechanics: queueing, cold start, billing, spot, dispatch, Prometheus lag."""
+"""Hand-computed mechanics: the worker's admission, client retries, cold start, billing,
+spot (interruptions, waves, shortages, Karpenter's spill-over), dispatch, Prometheus lag."""
 
 from __future__ import annotations
 
@@ -7,45 +8,70 @@ import math
 import numpy as np
 import pytest
 
-from elastic_tts.simulator.cluster import CAPACITY_WEIGHTED, ROUND_ROBIN, Cluster, SpotConditions
+from elastic_tts.simulator.cluster import ROUTE, SERVICE, SpotConditions, WorkerModel
 from elastic_tts.simulator.engine import simulate
-from elastic_tts.simulator.prometheus import PrometheusView
-from elastic_tts.simulator.trace import Trace
 
-from .helpers import Scripted, drive, pool, spec_of, steady_trace, trace_of
+from .helpers import Scripted, cluster_of, drive, pool, spec_of, steady_trace, trace_of
 
 NO_SPOT = SpotConditions(interruptions_per_hour=0.0)
 
 
-def run(spec, trace, plan, interval=1.0, dispatch=CAPACITY_WEIGHTED, spot=NO_SPOT):
-    return simulate(trace, spec, Scripted(plan, interval), dispatch=dispatch, spot=spot, seed=0)
+def run(spec, trace, plan, interval=1.0, dispatch=SERVICE, spot=NO_SPOT, worker=None):
+    return simulate(trace, spec, Scripted(plan, interval), dispatch=dispatch, spot=spot, seed=0,
+                    worker=worker)
 
 
 @pytest.mark.parametrize(
     ("label", "times", "chars", "expected"),
     [
-        # one replica at 100 chars/s: service = chars / 100, FIFO wait for the slot
+        # one replica at 100 chars/s, SLO 5 s per 100 characters
         ("idle replica", [0.0], [100], [1.0]),
         ("second waits for the first", [0.0, 0.5], [100, 100], [1.0, 1.5]),
         ("long text served slower", [0.0, 3.0], [300, 50], [3.0, 0.5]),
-        ("queue of three", [0.0, 0.0, 0.0], [100, 100, 100], [1.0, 2.0, 3.0]),
+        ("five fit in the first one's SLO", [0.0] * 5, [100] * 5, [1.0, 2.0, 3.0, 4.0, 5.0]),
+        # the sixth would wait 5 s for a 1 s synthesis against a 5 s budget: 429 with
+        # Retry-After ceil(5 - 4) = 1; at 1 s it waits 4 s and fits: answered at 6 s
+        ("the sixth is refused and retried", [0.0] * 6, [100] * 6,
+         [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+        # a 500-character text has a 25 s budget: admitted behind 20 s of work
+        ("a long text's budget is longer", [0.0] * 5 + [0.0], [100] * 4 + [400, 500],
+         [1.0, 2.0, 3.0, 4.0, 8.0, 13.0]),
     ],
 )
-def test_queueing_on_one_replica(label, times, chars, expected):
+def test_admission_on_one_replica(label, times, chars, expected):
     spec = spec_of({"gpu": pool()})
     result = run(spec, trace_of(times, chars), lambda now: {"gpu": 1})
     assert result.latency.tolist() == pytest.approx(expected), label
 
 
+def test_a_refusal_is_counted_apart_and_the_request_once():
+    spec = spec_of({"gpu": pool()})
+    result = run(spec, trace_of([0.0] * 6), lambda now: {"gpu": 1})
+    assert result.refusals == 1
+    assert result.attempts == 7  # six first attempts and one retry
+
+
 def test_concurrency_slots_share_the_throughput():
-    # 2 slots at 100 chars/s in all: each slot serves 50 chars/s
+    # 2 slots at 100 chars/s in all: each slot serves 50 chars/s; the third waits
+    # W = (2 + 2) / 2 = 2 s and takes T = 2 s: 4 s fits the 5 s budget
     spec = spec_of({"gpu": pool(concurrency=2)}, latencySLOSeconds=5)
     result = run(spec, trace_of([0.0, 0.0, 0.0], [100, 100, 100]), lambda now: {"gpu": 1})
     assert result.latency.tolist() == pytest.approx([2.0, 2.0, 4.0])
 
 
-def test_cold_start_holds_requests_until_ready_and_bills_from_the_request():
-    # Asked for at t=10 (interval 10), Ready at 40; the request at 5 waits until then.
+def test_a_full_queue_refuses_until_a_queued_request_starts():
+    # max_queue 1: the second waits in the queue, the third finds it full; Retry-After is
+    # when the queued one starts (1 s); then it waits 1 s more and takes 1 s: done at 3 s
+    spec = spec_of({"gpu": pool()})
+    result = run(spec, trace_of([0.0, 0.0, 0.0]), lambda now: {"gpu": 1},
+                 worker=WorkerModel(max_queue=1))
+    assert result.latency.tolist() == pytest.approx([1.0, 2.0, 3.0])
+    assert result.refusals == 1
+
+
+def test_no_ready_endpoint_refuses_the_connection_and_the_client_retries_each_second():
+    # Asked for at t=10 (interval 10), Ready at 40; the request at 5 is retried every
+    # second and answered from 40.
     spec = spec_of({"gpu": pool(cold=30.0)})
     trace = trace_of([5.0, 99.0])
     result = run(spec, trace, lambda now: {"gpu": 0 if now < 10 else 1}, interval=10.0)
@@ -56,75 +82,81 @@ def test_cold_start_holds_requests_until_ready_and_bills_from_the_request():
     assert result.scale_events == 1
 
 
+def test_a_client_gives_up_sixty_seconds_after_its_first_attempt():
+    spec = spec_of({"gpu": pool(cold=70.0)})
+    result = run(spec, trace_of([1.0, 200.0]), lambda now: {"gpu": 1 if now >= 2 else 0},
+                 interval=1.0)
+    assert math.isinf(result.latency[0])  # Ready only at 72: the client left at 61
+    assert result.latency[1] == pytest.approx(1.0)
+
+
 def test_billing_runs_until_a_removed_replica_has_drained():
     spec = spec_of({"gpu": pool()})
-    # two replicas from the start; at t=20 one is removed while busy until 25
-    # Two replicas from the start; the scale-down to one comes at t=20.
-    trace = trace_of([15.0] * 10 + [39.0])
+    # Two replicas from the start; the scale-down to one comes at t=20. Four 1 s requests
+    # at 15 s are done by 19 wherever they land, so the removed one is billed 0-20 and the
+    # kept one 0-40 (the end of the trace).
+    trace = trace_of([15.0] * 4 + [39.0])
     idle = run(spec, trace, lambda now: {"gpu": 2 if now < 20 else 1})
-    # 10 requests of 1 s from 15 on two replicas: both free again at 20, so the removed
-    # one is billed 0-20 and the kept one 0-40 (the end of the trace)
     assert idle.cost == pytest.approx((20 + 40) * 0.001)
-    busy = run(spec, trace_of([19.0] * 12 + [39.0]), lambda now: {"gpu": 2 if now < 20 else 1})
-    # 12 requests from 19: each replica has 6 s of work, so the removed one drains until 25
-    assert busy.cost == pytest.approx((25 + 40) * 0.001)
 
 
-def interrupted_at_one_second(trace: Trace, notice: float) -> Cluster:
-    """One on-demand and one spot replica, Ready from 0; the spot one is interrupted at 1 s."""
-    spec = spec_of({"od": pool(), "spot": pool(capacityType="spot", price=1.8, cold=60.0)})
-    cluster = Cluster(spec.pools, trace.times, trace.chars, ROUND_ROBIN,
-                      SpotConditions(0.0, notice_seconds=notice), seed=0, instant=True)
-    cluster.scale("od", 1, 0.0)
-    cluster.scale("spot", 1, 0.0)
-    cluster.instant = False
+def test_spot_interruption_with_notice_drains_then_kills_and_the_clients_retry():
+    # One spot replica (200 chars: 2 s each, 10 s budget): five admitted at 0 (the fifth
+    # waits 8 s), the sixth refused with Retry-After 2. Interrupted at 1 with a 3 s
+    # notice: out of the endpoints at once, the Deployment asks for a replacement (10 s
+    # cold start: Ready at 11), and at 4 the node goes: the three not done by then are
+    # lost. Every client retries each second until 11, then they queue in retry order.
+    spec = spec_of({"spot": pool(capacityType="spot", cold=10.0)})
+    trace = trace_of([0.0] * 6, [200] * 6)
+    cluster = cluster_of(spec, trace, spot=SpotConditions(0.0, notice_seconds=3.0))
+    cluster.start_ready("spot", 1, 0.0)
     cluster.interrupt_at("spot", 1.0)
-    drive(cluster, trace, 10)
-    return cluster
-
-
-def test_spot_interruption_with_notice_drains_then_kills_and_resends_the_rest():
-    # 2 s each; round-robin puts 0,2,4,6 on od and 1,3,5,7 on spot
-    cluster = interrupted_at_one_second(trace_of([0.0] * 8, [200] * 8), notice=3.0)
-    # spot's requests finish at 2,4,6,8; killed at 1+3=4: 5 and 7 are lost and resent at
-    # 4 to od, whose queue runs until 8: they finish at 10 and 12
-    assert cluster.finish.tolist() == pytest.approx([2, 2, 4, 4, 6, 10, 8, 12])
-    states = cluster.states(10.0)
+    drive(cluster, trace, 30)
+    assert cluster.finish.tolist() == pytest.approx([2, 4, 13, 15, 17, 19])
+    states = cluster.states(30.0)
     assert states["spot"].interrupted == 1
-    assert states["spot"].current == 1  # the Deployment's replacement, cold-starting
-    assert states["spot"].ready == 0
-    assert cluster.states(10.0)["spot"].interrupted == 0  # counted once per look
+    assert (states["spot"].current, states["spot"].ready) == (1, 1)
+    assert cluster.states(30.0)["spot"].interrupted == 0  # counted once per look
 
 
-def test_spot_interruption_without_notice_resends_in_flight_work_at_once():
-    cluster = interrupted_at_one_second(trace_of([0.0, 0.0], [300, 300]), notice=0.0)
-    assert cluster.finish.tolist() == pytest.approx([3.0, 6.0])  # resent at 1, od free at 3
-
-
-def test_spot_interruptions_are_poisson_at_the_configured_rate():
+def test_every_spot_replica_draws_interruptions_those_running_at_the_start_too():
     spec = spec_of({"spot": pool(capacityType="spot", cold=0.0)})
     trace = steady_trace(0.01, 36_000)
-    result_counts = []
+    counts = []
     for seed in (1, 2):
-        cluster = Cluster(spec.pools, trace.times, trace.chars, CAPACITY_WEIGHTED,
-                          SpotConditions(interruptions_per_hour=0.5, notice_seconds=0.0),
-                          seed=seed)
-        cluster.scale("spot", 20, 0.0)
+        cluster = cluster_of(spec, trace, spot=SpotConditions(0.5, notice_seconds=0.0),
+                             seed=seed)
+        cluster.start_ready("spot", 20, 0.0)
         interrupted = 0
         for hour in range(10):
             cluster.run_events((hour + 1) * 3600.0)
             interrupted += cluster.states((hour + 1) * 3600.0)["spot"].interrupted
-        result_counts.append(interrupted)
+        counts.append(interrupted)
     # 20 replicas x 10 h x 0.5/h = 100 expected; replacements keep 20 running
-    assert all(70 <= n <= 130 for n in result_counts), result_counts
-    assert result_counts[0] != result_counts[1]
+    assert all(70 <= n <= 130 for n in counts), counts
+    assert counts[0] != counts[1]
+
+
+def test_a_wave_takes_its_share_of_the_spot_replicas_within_its_spread():
+    spec = spec_of({"spot": pool(capacityType="spot", cold=0.0), "od": pool()})
+    trace = trace_of([0.0])
+    spot = SpotConditions(0.0, notice_seconds=0.0, waves=(100.0,), wave_fraction=1.0,
+                          wave_spread_seconds=60.0)
+    cluster = cluster_of(spec, trace, spot=spot)
+    cluster.start_ready("spot", 10, 0.0)
+    cluster.start_ready("od", 3, 0.0)
+    cluster.run_events(100.0)
+    assert cluster.states(100.0)["spot"].interrupted == 0
+    cluster.run_events(161.0)
+    states = cluster.states(161.0)
+    assert states["spot"].interrupted == 10 and states["od"].interrupted == 0
+    assert [kind for _, _, kind in cluster.spot_events].count("wave") == 1
 
 
 def test_spot_shortage_leaves_replicas_pending_until_it_ends():
     spec = spec_of({"spot": pool(capacityType="spot", cold=30.0)})
     trace = trace_of([0.0])
-    cluster = Cluster(spec.pools, trace.times, trace.chars, CAPACITY_WEIGHTED,
-                      SpotConditions(0.0, 0.0, shortages=((100.0, 400.0),)), seed=0)
+    cluster = cluster_of(spec, trace, spot=SpotConditions(0.0, 0.0, shortages=((100.0, 400.0),)))
     cluster.scale("spot", 2, 150.0)
     cluster.run_events(300.0)
     state = cluster.states(300.0)["spot"]
@@ -136,45 +168,80 @@ def test_spot_shortage_leaves_replicas_pending_until_it_ends():
     assert cluster.states(431.0)["spot"].ready == 2
 
 
-@pytest.mark.parametrize(("dispatch", "shares"),
-                         [(CAPACITY_WEIGHTED, (300, 100)), (ROUND_ROBIN, (200, 200))])
-def test_dispatch_spreads_by_capacity_or_round_robin(dispatch, shares):
+def test_karpenter_launches_on_demand_when_spot_is_short_and_never_moves_back():
+    spec = spec_of({"spot": pool(capacityType="spot", cold=0.0), "od": pool(cold=0.0)})
+    trace = trace_of([0.0])
+    cluster = cluster_of(spec, trace, spot=SpotConditions(0.0, 0.0, shortages=((10.0, 20.0),)))
+    cluster.spill("spot", "od")
+    cluster.scale_together(("spot", "od"), 2, 0.0)  # spot has capacity
+    cluster.scale_together(("spot", "od"), 5, 15.0)  # short: the three new ones on-demand
+    cluster.run_events(30.0)
+    states = cluster.states(30.0)
+    assert (states["spot"].current, states["od"].current) == (2, 3)
+    cluster.scale_together(("spot", "od"), 6, 40.0)  # spot is back: the new one on spot
+    states = cluster.states(40.0)
+    assert (states["spot"].current, states["od"].current) == (3, 3)
+
+
+@pytest.mark.parametrize(("dispatch", "weights", "fast_share"),
+                         [(SERVICE, None, 0.5), (ROUTE, {"fast": 3, "slow": 1}, 0.75)])
+def test_dispatch_is_random_per_connection(dispatch, weights, fast_share):
     spec = spec_of({"fast": pool(throughput=75.0), "slow": pool("cpu", throughput=25.0)},
                    latencySLOSeconds=5)
-    trace = steady_trace(4.0, 100, chars=1)
-    cluster = Cluster(spec.pools, trace.times, trace.chars, dispatch, NO_SPOT, 0, instant=True)
-    cluster.scale("fast", 1, 0.0)
-    cluster.scale("slow", 1, 0.0)
-    drive(cluster, trace, 100)
-    assert (cluster.by_name["fast"].served, cluster.by_name["slow"].served) == shares
+    trace = steady_trace(4.0, 1000, chars=1)
+    cluster = cluster_of(spec, trace, dispatch=dispatch, instant=True)
+    cluster.start_ready("fast", 1, 0.0)
+    cluster.start_ready("slow", 1, 0.0)
+    if weights:
+        cluster.set_route_weights(weights)
+    drive(cluster, trace, 1000)
+    fast = cluster.by_name["fast"].offered_requests
+    assert fast / trace.requests == pytest.approx(fast_share, abs=0.03)
+    assert cluster.by_name["slow"].offered_requests + fast == trace.requests
 
 
-def test_prometheus_rates_lag_by_the_scrape_and_the_window():
-    # 10 chars/s until t=600, then 100 chars/s
-    times = [float(t) for t in range(600)] + [600 + i / 10 for i in range(6000)]
-    chars = [10] * 600 + [10] * 6000
-    view = PrometheusView(trace_of(times, chars))
-    assert view.rate("characters", 614.9, 60) == pytest.approx(10.0)  # newest scrape: 600
-    # scrape at 615 sees 15 s at 100 and 30 s at 10 within its 45 s of samples
-    assert view.rate("characters", 615.0, 60) == pytest.approx((15 * 100 + 30 * 10) / 45)
-    assert view.rate("characters", 645.0, 60) == pytest.approx(100.0)
-    assert view.rate("characters", 645.0, 300) == pytest.approx((45 * 100 + 240 * 10) / 285)
-    assert view.rate("requests", 645.0, 60) == pytest.approx(10.0)
-    # before the trace: primed with the first five minutes' rate
-    assert view.rate("characters", 0.0, 300) == pytest.approx(10.0)
+def test_a_route_backend_without_ready_endpoints_answers_503_and_the_client_retries():
+    spec = spec_of({"a": pool(), "b": pool()})
+    trace = trace_of([0.0])
+    cluster = cluster_of(spec, trace, dispatch=ROUTE)
+    cluster.start_ready("a", 1, 0.0)
+    cluster.set_route_weights({"b": 1})  # stale weights: b has nothing Ready
+    for second in range(8):
+        if second == 3:
+            assert cluster.tries[0] == 3 and math.isinf(cluster.finish[0])
+            cluster.set_route_weights({"a": 1})  # the next tick's weights
+        cluster.run_events(second + 1)
+        cluster.send(0, 1 if second == 0 else 0, second)
+    assert cluster.finish[0] == pytest.approx(4.0)  # retried at 3, served in 1 s
+    assert cluster.by_name["a"].offered_requests == 0  # it reached a worker as a retry
 
 
-def test_the_controller_sees_the_lagged_view():
+def test_the_controller_sees_the_workers_counters_scraped_and_lagged():
+    # 10 chars/s until t=600, then 100 chars/s, all admitted by two idle replicas
     spec = spec_of({"gpu": pool()})
     times = [float(t) for t in range(600)] + [600 + i / 10 for i in range(600)]
     policy = Scripted(lambda now: {"gpu": 2}, interval=15.0)
-    simulate(trace_of(times, 10), spec, policy, dispatch=CAPACITY_WEIGHTED, spot=NO_SPOT,
-             seed=0)
-    seen = {view.now: view.short_rate for view in policy.views}
-    assert seen[600.0] == pytest.approx(10.0)
-    assert seen[615.0] == pytest.approx((15 * 100 + 30 * 10) / 45)
-    assert math.isclose(seen[645.0], 100.0)
+    simulate(trace_of(times, 10), spec, policy, dispatch=SERVICE, spot=NO_SPOT, seed=0)
+    seen = {view.now: view for view in policy.views}
+    assert seen[600.0].short_rate == pytest.approx(10.0)  # newest scrape: 600
+    # the scrape at 615 sees 15 s at 100 and 30 s at 10 within its 45 s of samples
+    assert seen[615.0].short_rate == pytest.approx((15 * 100 + 30 * 10) / 45)
+    assert math.isclose(seen[645.0].short_rate, 100.0)
+    assert seen[645.0].long_rate == pytest.approx((45 * 100 + 240 * 10) / 285)
+    assert seen[645.0].burst_rate == pytest.approx(100.0)
+    assert seen[645.0].requests_rate == pytest.approx((45 * 10 + 240 * 1) / 285)
+    assert seen[645.0].refused_share == 0.0
+    assert policy.views[0].short_rate == pytest.approx(10.0)  # primed: the first 5 minutes
     assert policy.views[1].pools["gpu"].ready == 2
+
+
+def test_the_backlog_gauge_is_what_is_admitted_and_not_yet_synthesised():
+    spec = spec_of({"gpu": pool()})
+    trace = trace_of([1.0] * 4, [100] * 4)  # 4 s of work at 1.0
+    policy = Scripted(lambda now: {"gpu": 1}, interval=15.0)
+    simulate(trace, spec, policy, dispatch=SERVICE, spot=NO_SPOT, seed=0)
+    # nothing at the scrape at 0; the 15 s scrape comes after the work is done
+    assert [v.backlog_characters for v in policy.views] == [0.0]
 
 
 def test_requests_never_served_count_as_infinite_latency():

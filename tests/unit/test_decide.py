@@ -53,25 +53,25 @@ def test_scale_up_is_immediate() -> None:
 
 
 def test_each_pool_scales_down_after_its_own_window() -> None:
-    # Windows: two cold starts, at least two intervals, at most the spec's 300 s:
-    # gpu (120 s cold start) 240 s, cpu (30 s) 60 s.
+    # Windows: one cold start, at least two intervals, at most the spec's 300 s:
+    # gpu (120 s cold start) 120 s, cpu (30 s) 30 s.
     spec = build(two_pools())
     ticks = drive(spec, FakeCluster(spec), [60.0] + [5.0] * 25, T0)
     high = ticks[0].decision.replicas
     assert high == {"gpu": 1, "cpu": 1}
-    for tick in ticks[1:17]:  # t = 15 .. 240: gpu's 86 chars/s plan is within its window
+    for tick in ticks[1:9]:  # t = 15 .. 120: gpu's 86 chars/s plan is within its window
         assert tick.decision.replicas["gpu"] == 1, tick.now - T0
-    assert ticks[17].decision.replicas["gpu"] == 0  # t = 255: it has left the window
+    assert ticks[9].decision.replicas["gpu"] == 0  # t = 135: it has left the window
     assert ticks[-1].decision.replicas == {"gpu": 0, "cpu": 1}
-    assert "holding for 86 seen in last 60s" in ticks[3].decision.reason
+    assert "holding for 86 seen in last 30s" in ticks[1].decision.reason
 
 
 def test_scale_down_window_follows_the_cold_start() -> None:
     from elastic_tts.policy.decide import scale_down_window
 
     spec = build(two_pools())
-    assert scale_down_window(spec, spec.pools["gpu"]) == 240
-    assert scale_down_window(spec, spec.pools["cpu"]) == 60
+    assert scale_down_window(spec, spec.pools["gpu"]) == 120
+    assert scale_down_window(spec, spec.pools["cpu"]) == 30  # two 15 s intervals
     capped = build(two_pools(scaleDownStabilizationSeconds=100))
     assert scale_down_window(capped, capped.pools["gpu"]) == 100
 
@@ -373,6 +373,6 @@ def test_readings_after_an_outage_wait_a_window_before_scaling_down() -> None:
     ticks = drive(spec, FakeCluster(spec), [60.0] + [None] * 25 + [5.0] * 22, T0)
     high = ticks[0].decision.replicas
     assert all(t.decision.replicas == high for t in ticks[1:26])  # held while blind
-    for tick in ticks[26:42]:  # readings back: gpu's 240 s window holds the blind demand
+    for tick in ticks[26:34]:  # readings back: gpu's 120 s window holds the blind demand
         assert tick.decision.replicas == high, tick.now - T0
     assert ticks[-1].decision.replicas != high  # a whole window of low readings: down

@@ -86,7 +86,13 @@ def _seeds(text: str) -> list[int]:
     if not parts or any(not p for p in parts):
         raise argparse.ArgumentTypeError(f"--seeds must be seeds separated by commas, got "
                                          f"{text!r}")
-    seeds = [_seed(p) for p in parts]
+    try:
+        seeds = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds must be whole numbers, got {text!r}"
+                                         ) from None
+    if any(s < 0 for s in seeds):
+        raise argparse.ArgumentTypeError(f"--seeds must not be negative, got {text!r}")
     if len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"--seeds repeats a seed: {text!r}")
     return seeds

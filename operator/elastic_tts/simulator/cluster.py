@@ -342,6 +342,12 @@ class Cluster:
                 self._retry(index, now + RETRY_SECONDS)
         replica.assigned = []
 
+    def interrupt_at(self, pool: str, when: float) -> None:
+        """Script an interruption of the pool's oldest live replica (for what-if runs and
+        tests; random interruptions are drawn when each spot replica starts)."""
+        victim = min(self.by_name[pool].live, key=lambda r: r.id)
+        self._schedule(when, _INTERRUPT, victim)
+
     def _shortage_end(self, now: float) -> float | None:
         at = bisect.bisect_right(self._shortage_starts, now) - 1
         if at >= 0 and now < self.spot.shortages[at][1]:
