@@ -1,72 +1,144 @@
-"""Cost at SLO: elastic-tts against static GPU, HPA, KEDA, CPU-only and the oracle.
+"""Cost at equal SLO: elastic-tts against what platform engineers run, and two bounds.
 
-Three traces with the default pools, side by side in one run:
-  (a) the built-in diurnal day (24 h at 1 s steps; its wall time is the speed figure);
+Three traces with the default pools, seeds 1-3 each, side by side in one run:
+  (a) the built-in diurnal day (24 h at 1 s steps; its seed-1 wall time is the speed figure);
   (b) Azure LLM 2023 conversation, real timing, rate x4;
   (c) Azure LLM 2023 code, real timing (very bursty).
-Targets for elastic-tts: cost <= 1.15 x oracle; >= 99.5 % within the SLO; >= 50 %
-cheaper than keda at equal or better SLO attainment; >= 70 % cheaper than static-gpu.
-Every figure is printed whether or not it meets its target. Traces are never tuned.
-
-Trace data: Azure Public Dataset, AzureLLMInferenceDataset2023 (CC-BY 4.0), Patel et al.,
-"Splitwise: Efficient generative LLM inference using phase splitting", ISCA 2024.
+Every run has every policy and both bounds (the work floor; the oracle at elastic-tts's
+SLO, swept over bucket lengths and utilisations). Each baseline is then also tuned: its
+targetUtilization searched for the cheapest setting that reaches elastic-tts's SLO, the
+strongest configuration a sceptic would write. Targets (issue 10), at the worst seed:
+  day and conv x4: >= 99.5 % within SLO; cost <= 1.10 x oracle@SLO; no baseline, tuned or
+  not, reaches elastic-tts's SLO for less; on the day >= 60 % cheaper than static-gpu;
+  code: >= 94 % within SLO at a cost below static-gpu's.
+Every figure is printed whether or not it meets its target. No constant is tuned to these
+traces. Trace data: Azure Public Dataset, AzureLLMInferenceDataset2023 (CC-BY 4.0), Patel
+et al., "Splitwise: Efficient generative LLM inference using phase splitting", ISCA 2024.
 """
 
 from __future__ import annotations
 
+import os
+import statistics
 import sys
+import time
 from pathlib import Path
 
-from elastic_tts.simulator.compare import compare
+from elastic_tts.simulator.compare import Comparison, Tuned, compare, tune_baselines
 from elastic_tts.simulator.defaults import default_spec
-from elastic_tts.simulator.report import summaries, table_rows
+from elastic_tts.simulator.report import comparison_rows, summaries, verdict
 from elastic_tts.simulator.trace import Trace, builtin_day, scale
 from elastic_tts.simulator.tracefile import load_trace_file
 
 TRACES = Path(__file__).resolve().parents[1] / ".." / "shared" / "traces"
-SPEED_TARGET_SECONDS = 20.0
+SEEDS = (1, 2, 3)
+SPEED_TARGET_SECONDS = 30.0
 
 
-def targets(figures: dict) -> list[tuple[str, float, str, bool]]:
-    ours, oracle = figures["elastic-tts"], figures["oracle"]
-    keda, static = figures["keda"], figures["static-gpu"]
-    vs_keda = 1 - ours.cost / keda.cost
-    vs_static = 1 - ours.cost / static.cost
-    return [
-        ("cost / oracle", ours.cost / oracle.cost, "<= 1.15", ours.cost <= 1.15 * oracle.cost),
-        ("within SLO", ours.slo_attainment, ">= 99.5 %", ours.slo_attainment >= 0.995),
-        ("cheaper than keda", vs_keda, ">= 50 %, SLO >= keda's",
-         vs_keda >= 0.5 and ours.slo_attainment >= keda.slo_attainment),
-        ("cheaper than static-gpu", vs_static, ">= 70 %", vs_static >= 0.7),
-    ]
+def tuned_rows(comparison: Comparison, tuned: dict[str, Tuned]) -> list[str]:
+    ours = summaries(comparison)["elastic-tts"]
+    rows = [f"   tuned to elastic-tts's {ours.slo_attainment:.2%} (targetUtilization searched):"]
+    for name, entry in tuned.items():
+        if entry.result is None:
+            best = max(entry.measured, key=lambda row: row[2])
+            rows.append(f"     {name:<16} never reaches it (best {best[2]:.2%} at u{best[1]:g})")
+        else:
+            rows.append(f"     {name:<16} u{entry.utilization:<5g} ${entry.result.cost:9.2f}  "
+                        f"{entry.result.cost / ours.cost:5.2f}x elastic-tts")
+    return rows
 
 
-def run(label: str, trace: Trace) -> tuple[float, bool]:
-    spec = default_spec()
-    comparison = compare(trace, spec, seed=1)
+def cheapest_rival(comparison: Comparison, tuned: dict[str, Tuned]) -> tuple[str, float] | None:
+    """The cheapest baseline, as configured or tuned, at elastic-tts's SLO or better."""
     figures = summaries(comparison)
-    print(f"== {label}: {trace.requests:,} requests over {trace.duration / 3600:.2f} h; "
-          f"{'; '.join(trace.notes)}; dispatch {comparison.dispatch}")
-    for row in table_rows(figures):
-        print("   " + row)
-    ok = True
-    for name, value, goal, met in targets(figures):
-        shown = f"{value:.1%}" if "%" in goal else f"{value:.2f}"
-        print(f"   elastic-tts {name:<24} {shown:>8}  target {goal:<24} "
-              f"{'met' if met else 'MISSED'}")
-        ok = ok and met
-    print(f"   simulated {len(comparison.results) + 1} runs in {comparison.elapsed:.1f} s\n")
-    return comparison.elapsed, ok
+    level = figures["elastic-tts"].slo_attainment
+    found = [(s.cost, n) for n, s in figures.items()
+             if n != "elastic-tts" and s.slo_attainment + 1e-12 >= level]
+    found += [(t.result.cost, f"{n} (u{t.utilization:g})") for n, t in tuned.items()
+              if t.result is not None]
+    if not found:
+        return None
+    cost, name = min(found)
+    return name, cost
+
+
+def run_trace(label: str, trace: Trace, kind: str) -> tuple[list[str], float]:
+    spec = default_spec()
+    lines = [f"== {label}: {trace.requests:,} requests over {trace.duration / 3600:.2f} h; "
+             f"{'; '.join(trace.notes)}"]
+    worst: dict[str, float] = {"slo": 1.0, "vs_oracle": 0.0, "vs_static": 1.0,
+                               "vs_rival": -1e9}
+    code_ok = True
+    day_seconds = 0.0
+    ratios = []
+    for seed in SEEDS:
+        comparison = compare(trace, spec, seed=seed)
+        if seed == SEEDS[0]:
+            day_seconds = comparison.elapsed
+        lines.append(f"-- seed {seed}: dispatch {comparison.dispatch}; "
+                     f"{len(comparison.spot.shortages)} shortage(s), "
+                     f"{len(comparison.spot.waves)} wave(s); compared in "
+                     f"{comparison.elapsed:.1f} s")
+        lines += ["   " + row for row in comparison_rows(comparison)]
+        lines.append("   " + verdict(summaries(comparison)))
+        tuned = tune_baselines(comparison)
+        lines += tuned_rows(comparison, tuned)
+        figures = summaries(comparison)
+        ours, static = figures["elastic-tts"], figures["static-gpu"]
+        worst["slo"] = min(worst["slo"], ours.slo_attainment)
+        if ours.cost_vs_oracle is not None:
+            worst["vs_oracle"] = max(worst["vs_oracle"], ours.cost_vs_oracle)
+            ratios.append(ours.cost_vs_oracle)
+        else:
+            worst["vs_oracle"] = float("inf")
+        worst["vs_static"] = min(worst["vs_static"], 1 - ours.cost / static.cost)
+        rival = cheapest_rival(comparison, tuned)
+        if rival is not None:
+            worst["vs_rival"] = max(worst["vs_rival"], ours.cost / rival[1] - 1)
+            lines.append(f"   cheapest rival at elastic-tts's SLO: {rival[0]} ${rival[1]:.2f}")
+        code_ok = code_ok and ours.cost < static.cost
+    lines.append(f"   targets, worst of seeds {', '.join(map(str, SEEDS))}:")
+
+    def target(name: str, value: str, goal: str, met: bool) -> None:
+        lines.append(f"     {name:<38} {value:>10}  target {goal:<18} "
+                     f"{'met' if met else 'MISSED'}")
+
+    if kind == "code":
+        target("within SLO", f"{worst['slo']:.2%}", ">= 94 %", worst["slo"] >= 0.94)
+        target("cost below static-gpu", f"{worst['vs_static']:.1%}", "cheaper", code_ok)
+    else:
+        target("within SLO", f"{worst['slo']:.2%}", ">= 99.5 %", worst["slo"] >= 0.995)
+        shown = f"{worst['vs_oracle']:.2f}" if worst["vs_oracle"] != float("inf") else "-"
+        target("cost / oracle@SLO", shown, "<= 1.10", worst["vs_oracle"] <= 1.10)
+        if ratios:
+            lines.append(f"     (median {statistics.median(ratios):.2f})")
+        rival = worst["vs_rival"]
+        target("dearer than the cheapest rival at its SLO",
+               f"{rival:+.1%}" if rival > -1e9 else "none", "<= 0 (none cheaper)",
+               rival <= 0)
+        if kind == "day":
+            target("cheaper than static-gpu", f"{worst['vs_static']:.1%}", ">= 60 %",
+                   worst["vs_static"] >= 0.6)
+    return lines, day_seconds
 
 
 def main() -> int:
-    day_seconds, _ = run("(a) built-in day", builtin_day())
-    run("(b) azure_llm_2023_conv.csv x4",
-        scale(load_trace_file(TRACES / "azure_llm_2023_conv.csv"), 4.0))
-    run("(c) azure_llm_2023_code.csv", load_trace_file(TRACES / "azure_llm_2023_code.csv"))
-    verdict = "met" if day_seconds <= SPEED_TARGET_SECONDS else "MISSED"
-    print(f"speed: 24 h at 1 s steps, all policies (+ elastic-tts under the other dispatch): "
-          f"{day_seconds:.1f} s, target <= {SPEED_TARGET_SECONDS:.0f} s {verdict}")
+    started = time.perf_counter()
+    day, conv, code = (builtin_day(),
+                       scale(load_trace_file(TRACES / "azure_llm_2023_conv.csv"), 4.0),
+                       load_trace_file(TRACES / "azure_llm_2023_code.csv"))
+    out: list[str] = []
+    lines, day_seconds = run_trace("(a) built-in day", day, "day")
+    out += lines
+    out += run_trace("(b) azure_llm_2023_conv.csv x4", conv, "conv")[0]
+    out += run_trace("(c) azure_llm_2023_code.csv", code, "code")[0]
+    print("\n".join(out))
+    load = os.getloadavg()[0]
+    verdict_speed = "met" if day_seconds <= SPEED_TARGET_SECONDS else "MISSED"
+    print(f"\nspeed: the built-in day (24 h at 1 s steps), every policy and both bounds, one "
+          f"seed: {day_seconds:.1f} s on {os.cpu_count()} cores (1-min load average "
+          f"{load:.1f} at the end), target <= {SPEED_TARGET_SECONDS:.0f} s {verdict_speed}")
+    print(f"whole benchmark: {time.perf_counter() - started:.0f} s")
     return 0
 
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from elastic_tts.policy import TTSServiceSpec, parse_spec
 from elastic_tts.policy.decide import (
-    demand_window,
     capacity_per_replica,
+    demand_window,
     kept_out,
     scale_down_window,
 )

@@ -302,7 +302,8 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
                   sum(states[n].ready * p.concurrency for n, p in spec.pools.items()),
                   min((slack(spec, p) for n, p in spec.pools.items()
                        if capacity_per_replica(spec, p) > 0 and n not in kept_out(spec)),
-                      default=0.0))
+                      default=0.0),
+                  ctx.serving({n: states[n].current for n in spec.pools}, ctx.capacity))
     demand = sizing.demand
     sized, samples, direction = _stabilise(spec, memory, demand, now)
     options = _options(ctx, {})
@@ -324,6 +325,7 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
     new_memory = Memory(samples, sized, dict(held), backoff, transition,
                         plans=(*plans, (now, chosen)), bursts=sizing.bursts,
                         utilisation=sizing.learned, panic_until=sizing.panic_until,
+                        calibrate_after=sizing.calibrate_after,
                         interruptions=interruptions)
     return finish(targets, _mode(spec, ctx, targets), sized, False, new_memory, notes)
 

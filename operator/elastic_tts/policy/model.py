@@ -77,6 +77,7 @@ class Memory:
     plans: tuple[tuple[float, Mapping[str, int]], ...] = ()
     bursts: tuple[tuple[float, float], ...] = ()  # (time, burst ratio) over the last hour
     utilisation: float | None = None  # the utilisation sized for, following refusals
+    calibrate_after: float | None = None  # no calibration until the window is steady again
     panic_until: float | None = None
     # spot pool -> (time, replicas interrupted) within the wave window
     interruptions: Mapping[str, tuple[tuple[float, int], ...]] = field(default_factory=dict)
@@ -96,6 +97,7 @@ class Memory:
             "plans": [[round(t, 3), dict(p)] for t, p in self.plans],
             "bursts": [[round(t, 3), round(b, 4)] for t, b in self.bursts],
             "utilisation": self.utilisation,
+            "calibrateAfter": self.calibrate_after,
             "panicUntil": self.panic_until,
             "interruptions": {name: [[round(t, 3), n] for t, n in events]
                               for name, events in self.interruptions.items()},
@@ -127,6 +129,7 @@ class Memory:
                             for t, p in data.get("plans", [])),
                 bursts=tuple((float(t), float(b)) for t, b in data.get("bursts", [])),
                 utilisation=_optional_float(data.get("utilisation")),
+                calibrate_after=_optional_float(data.get("calibrateAfter")),
                 panic_until=_optional_float(data.get("panicUntil")),
                 interruptions={str(name): tuple((float(t), int(n)) for t, n in events)
                                for name, events in data.get("interruptions", {}).items()},

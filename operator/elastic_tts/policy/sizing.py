@@ -12,8 +12,9 @@ taken as 1 (exponential; the log-normal lengths of LLM and TTS traces measure 0.
 `NOISE_Z` standard deviations is "more than noise".
 
 Burst headroom: how far the ~15 s rates have stood above the long rate over the last
-hour, after taking their own noise off, as the `BURST_QUANTILE` of those ratios, between
-1 and `MAX_HEADROOM`; `scaling.burstHeadroom` in the spec overrides it.
+hour, after taking their own noise off (`BURST_NOISE_Z` deviations: the highest of an
+hour of Poisson samples stands about 2.8 out), the highest of those ratios, between 1
+and `MAX_HEADROOM`; `scaling.burstHeadroom` in the spec overrides it.
 
 Backlog: what the workers' backlog gauge (characters admitted and not yet synthesised)
 holds beyond one typical request per Ready slot (the work in service) is a queue, and it
@@ -40,6 +41,11 @@ Panic (as Knative's autoscaler): when the ~15 s rate asks for more than `PANIC_F
 times the Ready capacity, scale up to it at once and scale nothing down until
 `PANIC_HOLD_SECONDS` have passed without such a reading. With nothing Ready yet there is
 nothing to protect, and the ordinary path scales up.
+
+Scale-up rate: what the short rate or a panic asks for above the long rate's sizing
+grows the capacity asked for by at most `SCALE_UP_FACTOR` per tick (an HPA's default
+is 100 % per 15 s too). Replicas take a cold start to be Ready, so a burst of seconds is
+over before they serve; one that lasts is covered within a few ticks.
 """
 
 from __future__ import annotations
@@ -56,7 +62,8 @@ SHORT_WINDOW_SECONDS = 60.0
 BURST_WINDOW_SECONDS = 15.0
 BURST_HISTORY_SECONDS = 3600.0
 BURST_MIN_SAMPLES = 20  # five minutes of 15 s ticks before the headroom is trusted
-BURST_QUANTILE = 0.9
+BURST_QUANTILE = 1.0  # the highest: a burst a few per cent of the time still counts
+BURST_NOISE_Z = 3.0  # the highest of 240 noisy samples stands ~2.8 sigma out: take 3 off
 MAX_HEADROOM = 2.0
 REFUSAL_TARGET = 0.02
 REFUSAL_GAIN = 0.05
@@ -67,6 +74,7 @@ LONG_WINDOW_SECONDS = 300.0
 MIN_UTILISATION = 0.1
 PANIC_FACTOR = 2.0
 PANIC_HOLD_SECONDS = 60.0
+SCALE_UP_FACTOR = 2.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,7 @@ class Sizing:
     panic: bool
     panic_until: float | None
     bursts: tuple[tuple[float, float], ...]
+    calibrate_after: float | None
 
 
 def chars_per_unit(spec: TTSServiceSpec) -> float:
@@ -129,10 +138,12 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: float,
-         ready_capacity: float, ready_slots: int, slack: float) -> Sizing:
+         ready_capacity: float, ready_slots: int, slack: float,
+         asked_capacity: float = 0.0) -> Sizing:
     """Capacity wanted for this tick (see the module doc); `ready_capacity` is what the
-    Ready replicas serve now, in the same unit as the demand, `ready_slots` their
-    concurrency slots, and `slack` that of the slowest pool that counts."""
+    Ready replicas serve now and `asked_capacity` what every replica asked for would, in
+    the same unit as the demand; `ready_slots` is their concurrency slots, and `slack`
+    that of the slowest pool that counts."""
     scaling = spec.scaling
     unit = chars_per_unit(spec)
     per_request = mean_chars(spec, observation)
@@ -144,7 +155,8 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
     bursts = tuple(b for b in memory.bursts if now - BURST_HISTORY_SECONDS <= b[0] < now)
     burst = observation.burst_rate
     if burst is not None and long_rate > 0:
-        lifted = burst - NOISE_Z * noise(long_rate, per_request, BURST_WINDOW_SECONDS, unit)
+        lifted = burst - BURST_NOISE_Z * noise(long_rate, per_request, BURST_WINDOW_SECONDS,
+                                               unit)
         bursts = (*bursts, (now, max(lifted, 0.0) / long_rate))
     if scaling.burst_headroom is not None:
         headroom = scaling.burst_headroom
@@ -166,22 +178,40 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
 
     share = observation.refused_share
     learned = memory.utilisation
-    if share is not None and short_rate > 0:
-        if learned is None:
-            learned = min(scaling.target_utilization, model_utilisation(slack))
+    fast = burst if burst is not None else short_rate
+    # Calibrate only in steady state: while the load runs ahead of what the Ready replicas
+    # were sized for (by more than its noise), the refusals measure the lag of scaling up,
+    # not the utilisation (and retries of a burst's refusals can exceed the offered
+    # requests); the long window must have left such a tick behind too.
+    if share is not None and learned is None:
+        learned = min(scaling.target_utilization, model_utilisation(slack))
+    sized_for = ready_capacity * (learned or scaling.target_utilization)
+    steady = fast <= sized_for + NOISE_Z * noise(sized_for, per_request, BURST_WINDOW_SECONDS,
+                                                 unit)
+    calibrate_after = memory.calibrate_after
+    if not steady:  # the refusal window must not hold this tick's lag either
+        calibrate_after = now + LONG_WINDOW_SECONDS
+    calm = calibrate_after is None or now >= calibrate_after
+    if share is not None and learned is not None and short_rate > 0 and calm:
         seen = long_rate * LONG_WINDOW_SECONDS * unit / per_request
         gain = REFUSAL_GAIN * min(1.0, seen / REFUSAL_FULL_GAIN_REQUESTS)
-        step = (REFUSAL_TARGET / max(share, REFUSAL_FLOOR)) ** gain
+        step = (REFUSAL_TARGET / min(max(share, REFUSAL_FLOOR), 1.0)) ** gain
         learned = max(MIN_UTILISATION, learned * min(STEP_UP, max(STEP_DOWN, step)))
         learned = min(learned, scaling.target_utilization)
     utilisation = learned if learned is not None else scaling.target_utilization
+    base = (long_rate * headroom + backlog_rate) / utilisation
     demand = (rate + backlog_rate) / utilisation
     panic_until = memory.panic_until
-    fast = burst if burst is not None else short_rate
-    if 0 < ready_capacity and PANIC_FACTOR * ready_capacity < fast / utilisation:
+    if ready_capacity > 0 and PANIC_FACTOR * ready_capacity < fast / utilisation:
         panic_until = now + PANIC_HOLD_SECONDS
     panic = panic_until is not None and now < panic_until
     if panic:
         demand = max(demand, (fast + backlog_rate) / utilisation)
+    # Above what the long rate asks for, grow at most by SCALE_UP_FACTOR per tick: a
+    # burst shorter than a cold start is over before what it asked for is Ready, while a
+    # flash crowd that lasts doubles the capacity every tick until it is covered.
+    if asked_capacity > 0:
+        demand = min(demand, max(base, SCALE_UP_FACTOR * asked_capacity))
     return Sizing(rate, demand, headroom, utilisation, learned, backlog_rate, used_short,
-                  panic, panic_until if panic else None, bursts)
+                  panic, panic_until if panic else None, bursts,
+                  calibrate_after if not calm else None)

@@ -131,18 +131,26 @@ def build_policies(spec: TTSServiceSpec, trace: Trace, rates: TraceRates
 class _Job:
     trace: Trace
     spec: TTSServiceSpec
-    policy: Policy | None  # None: an oracle search
+    policy: Policy | None  # None: an oracle search, or a baseline's with `baseline`
     dispatch: str
     spot: SpotConditions
     seed: int
     worker: WorkerModel
     bucket: int = 0
     target: float = 0.0
+    baseline: str = ""  # search this baseline's targetUtilization instead of the oracle's
 
 
 def within_slo(spec: TTSServiceSpec, trace: Trace, result: RunResult) -> float:
     limits = slo_limits(spec, trace.chars.astype(np.float64))
     return float(np.count_nonzero(result.latency <= limits)) / max(1, limits.size)
+
+
+def _baseline_at(job: _Job, rates: TraceRates, utilization: float) -> Policy:
+    spec = replace(job.spec, scaling=replace(job.spec.scaling,
+                                             target_utilization=utilization))
+    peak = float(rates.per_bucket(spec.scaling.metric, 60).max())
+    return next(p for p in build_baselines(spec, peak)[0] if p.name == job.baseline)
 
 
 def _run(job: _Job) -> Any:
@@ -153,8 +161,10 @@ def _run(job: _Job) -> Any:
     runs: dict[float, RunResult] = {}
 
     def measure(utilization: float) -> tuple[float, float, None]:
-        oracle = Oracle(job.spec, job.trace, rates, Variant(job.bucket, utilization))
-        result = simulate(job.trace, job.spec, oracle, dispatch=job.dispatch, spot=job.spot,
+        policy = _baseline_at(job, rates, utilization) if job.baseline else Oracle(
+            job.spec, job.trace, rates, Variant(job.bucket, utilization))
+        dispatch = SERVICE if job.baseline else job.dispatch  # baselines: a plain Service
+        result = simulate(job.trace, job.spec, policy, dispatch=dispatch, spot=job.spot,
                           seed=job.seed, rates=rates, worker=job.worker)
         runs[utilization] = result
         return within_slo(job.spec, job.trace, result), result.cost, None
@@ -242,6 +252,40 @@ def compare(trace: Trace, spec: TTSServiceSpec, *, dispatch: str | None = None, 
     comparison.oracle_measured = tuple(measured)
     comparison.elapsed = time.perf_counter() - started
     return comparison
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """A baseline at the targetUtilization that reaches elastic-tts's SLO for least."""
+
+    name: str
+    utilization: float | None  # None: no utilisation on the grid reached it
+    result: RunResult | None
+    measured: tuple[tuple[int, float, float, float], ...]
+
+
+def tune_baselines(comparison: Comparison, worker: WorkerModel | None = None
+                   ) -> dict[str, Tuned]:
+    """Each baseline as its strongest configuration at elastic-tts's SLO: its
+    targetUtilization searched over the oracle's grid (what a platform engineer would
+    tune), the cheapest that reaches elastic-tts's within-SLO share kept."""
+    worker = worker or WorkerModel()
+    trace, spec = comparison.trace, comparison.spec
+    target = within_slo(spec, trace, comparison.results["elastic-tts"])
+    names = [n for n in comparison.results if n not in ("elastic-tts", "cpu-only")]
+    jobs = {n: _Job(trace, spec, None, comparison.dispatch, comparison.spot, comparison.seed,
+                    worker, target=target, baseline=n) for n in names}
+    tuned: dict[str, Tuned] = {}
+    with _executor(len(jobs)) as pool:
+        futures = {pool.submit(_run, job): name for name, job in jobs.items()}
+        for future in concurrent.futures.as_completed(futures):
+            name = futures[future]
+            table, found = future.result()
+            if found is None:
+                tuned[name] = Tuned(name, None, None, tuple(table))
+            else:
+                tuned[name] = Tuned(name, found[0], found[1], tuple(table))
+    return {n: tuned[n] for n in names}
 
 
 def runs_planned(spec: TTSServiceSpec, both_dispatches: bool = True) -> int:

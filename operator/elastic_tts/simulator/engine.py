@@ -26,13 +26,10 @@ from elastic_tts.simulator.cluster import ROUTE, Cluster, SpotConditions, Worker
 from elastic_tts.simulator.policies import Policy, View
 from elastic_tts.simulator.prometheus import (
     BACKLOG,
-    BURST_WINDOW,
     CHARS,
-    LONG_WINDOW,
     REFUSALS,
     REQUESTS,
-    SCRAPE_SECONDS,
-    SHORT_WINDOW,
+    MetricsModel,
     Scraper,
     TraceRates,
 )
@@ -76,16 +73,18 @@ def slo_limits(spec: TTSServiceSpec, chars: np.ndarray) -> FloatArray:
 
 def simulate(trace: Trace, spec: TTSServiceSpec, policy: Policy, *, dispatch: str,
              spot: SpotConditions, seed: int, rates: TraceRates | None = None,
-             worker: WorkerModel | None = None, progress: Progress | None = None) -> RunResult:
+             worker: WorkerModel | None = None, metrics: MetricsModel | None = None,
+             progress: Progress | None = None) -> RunResult:
     rates = rates or TraceRates(trace)
     worker = worker or WorkerModel()
+    metrics = metrics or MetricsModel()
     length = int(trace.duration)
     budgets = slo_limits(spec, trace.chars.astype(np.float64))
     cluster = Cluster(spec.pools, trace.times, trace.chars, budgets, dispatch, spot, seed,
                       instant=policy.instant, worker=worker)
     if policy.together is not None:
         cluster.spill(*policy.together)
-    scraper = Scraper(rates)
+    scraper = Scraper(rates, metrics.scrape_seconds)
     bounds = np.searchsorted(trace.times, np.arange(length + 1, dtype=np.float64)).tolist()
     names = list(spec.pools)
     metric = spec.scaling.metric
@@ -94,13 +93,13 @@ def simulate(trace: Trace, spec: TTSServiceSpec, policy: Policy, *, dispatch: st
     def look(now: float) -> View:
         return View(
             now=now, epoch=trace.start_epoch + now,
-            short_rate=scraper.rate(rate_of, now, SHORT_WINDOW),
-            long_rate=scraper.rate(rate_of, now, LONG_WINDOW),
+            short_rate=scraper.rate(rate_of, now, metrics.short_window),
+            long_rate=scraper.rate(rate_of, now, metrics.long_window),
             pools=cluster.states(now),
-            burst_rate=scraper.rate(rate_of, now, BURST_WINDOW),
-            requests_rate=scraper.rate(REQUESTS, now, LONG_WINDOW),
+            burst_rate=scraper.rate(rate_of, now, metrics.burst_window),
+            requests_rate=scraper.rate(REQUESTS, now, metrics.long_window),
             backlog_characters=scraper.gauge(BACKLOG, now),
-            refused_share=scraper.share(REFUSALS, REQUESTS, now, LONG_WINDOW),
+            refused_share=scraper.share(REFUSALS, REQUESTS, now, metrics.long_window),
         )
 
     def apply(wanted: dict[str, int], now: float) -> None:
@@ -138,7 +137,7 @@ def simulate(trace: Trace, spec: TTSServiceSpec, policy: Policy, *, dispatch: st
             break
         if cluster.events and cluster.events[0][0] < second + 1:
             cluster.run_events(second + 1)
-        if second % SCRAPE_SECONDS == 0 and second:
+        if second % metrics.scrape_seconds == 0 and second:
             scraper.record(cluster.counters(float(second)))
         if second >= next_tick and second < length:
             next_tick += policy.interval

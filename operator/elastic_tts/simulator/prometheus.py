@@ -19,6 +19,7 @@ bounds, the static-peak baseline and the plot.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,8 +28,22 @@ from elastic_tts.simulator.trace import FloatArray, Trace
 SCRAPE_SECONDS = 15
 SHORT_WINDOW = 60
 LONG_WINDOW = 300
-BURST_WINDOW = 30  # rate(x[30s]): the newest scrape interval's increase
 WARM_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class MetricsModel:
+    """How the controller's Prometheus is set up: its scrape interval and the rate windows
+    the operator queries (`elastic-tts run --rate-windows`). The defaults are the
+    operator's; the e2e tier runs 1 s scrapes and 4 s / 8 s windows."""
+
+    scrape_seconds: int = SCRAPE_SECONDS
+    short_window: int = SHORT_WINDOW
+    long_window: int = LONG_WINDOW
+
+    @property
+    def burst_window(self) -> int:
+        return 2 * self.scrape_seconds  # rate over the newest scrape interval
 CHARS, REQUESTS, REFUSALS, BACKLOG, QUEUE = range(5)
 
 
@@ -87,7 +102,7 @@ class Scraper:
 
     def rate(self, which: int, now: float, window: int) -> float:
         newest = self.newest(now)
-        back = window // self.scrape - 1
+        back = max(1, window // self.scrape - 1)
         span = back * self.scrape
         return (self._counter(which, newest) - self._counter(which, newest - back)) / span
 
