@@ -185,14 +185,16 @@ def test_the_same_seed_gives_the_same_result_and_another_seed_does_not():
 
 
 def test_elastic_tts_replaces_an_interrupted_spot_replica_on_spot():
+    # Single reclaims (no waves, no shortages): spot stays the bulk of the capacity.
     spec = default_spec()
     trace = compressed_day(1.0)
     result = simulate(trace, spec, ElasticTTS(spec), dispatch="route",
-                      spot=SpotConditions(interruptions_per_hour=2.0), seed=3)
+                      spot=SpotConditions(interruptions_per_hour=0.3), seed=3)
     index = {name: i for i, name in enumerate(result.pools)}
     interruptions = [e for e in result.spot_events if e[2] == "interruption"]
     assert interruptions  # single reclaims happened
-    assert result.timeline.billed[-1, index["gpu-spot"]] > 0  # spot carried on
+    spot = result.timeline.billed[:, index["gpu-spot"]]
+    assert spot.min() > 0  # and spot was never given up
 
 
 def test_trace_of_helper_is_sorted():

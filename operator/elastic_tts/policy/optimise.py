@@ -102,7 +102,7 @@ def _search(options: Sequence[PoolOption], demand: float, fraction: float) -> Pl
         if not o.spot and 0 < fraction < 1:
             # On-demand capacity beyond this is never needed, even to balance spot.
             need = max(need, spot_ceiling * (1 - fraction) / fraction)
-        highs.append(min(o.high, max(o.low, math.ceil(need / o.capacity - _EPS))))
+        highs.append(min(o.high, max(o.low, math.ceil((need - _EPS) / o.capacity))))
 
     count = len(free)
     suffix_low_cost = [0.0] * (count + 1)
@@ -149,7 +149,7 @@ def _search(options: Sequence[PoolOption], demand: float, fraction: float) -> Pl
                 lo = max(lo, math.ceil((spot / fraction - cap) / c - _EPS))
         if lo > hi:
             return
-        cover = math.ceil((demand - cap) / c - _EPS)
+        cover = math.ceil((demand - cap - _EPS) / c)  # within _EPS counts as covered
         n = max(lo, min(cover, hi))
         counts[count - 1] = n
         offer(cost + n * o.cost, cap + n * c, spot + (n * c if o.spot else 0.0))
