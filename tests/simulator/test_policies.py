@@ -52,6 +52,15 @@ def test_hpa_scales_down_only_to_the_highest_recommendation_of_300_s():
     assert hpa.decide(view(300.0, 100.0, 6)) == {"gpu": 2}  # the 6 at t=0 has aged out
 
 
+def test_the_warm_start_is_an_hpa_that_has_long_converged():
+    spec = spec_of(GPU, targetUtilization=0.5)
+    assert HPA(spec, spec.pools["gpu"]).decide(view(0.0, 2000.0, 0)) == {"gpu": 40}
+    keda = KEDA(spec, spec.pools["gpu"])
+    assert keda.decide(view(0.0, 2000.0, 0)) == {"gpu": 40}
+    later = HPA(spec, spec.pools["gpu"])
+    assert later.decide(view(15.0, 2000.0, 0)) == {"gpu": 4}  # from zero later: +4 per sync
+
+
 def test_hpa_controller_keeps_its_bounds():
     controller = HPAController(target=10.0, minimum=2, maximum=5)
     assert controller.step(0.0, 0.0, 3) == 2

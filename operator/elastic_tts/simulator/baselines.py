@@ -76,6 +76,11 @@ class HPAController:
 
     def step(self, now: float, metric: float, current: int, floor: int = 0) -> int:
         desired = max(self.proposal(metric, current), floor)
+        if now <= 0 and current == 0:
+            # The simulator's warm start: as if this load had been running, the HPA has
+            # long converged on it, so no rate limit applies to the first decision.
+            self.recommendations = [(now, desired)]
+            return min(max(desired, self.minimum), self.maximum)
         self.recommendations = [(t, r) for t, r in self.recommendations
                                 if t > now - DOWN_WINDOW]
         self.recommendations.append((now, desired))
@@ -146,7 +151,9 @@ class KEDA(Policy):
             self.active = view.short_rate > KEDA_ACTIVATION or floor > 0
             if self.active:
                 self.last_active = view.now
-        if current == 0:
+        if current == 0 and view.now <= 0 and self.active:  # warm start: already scaled
+            wanted = self.hpa.step(view.now, view.short_rate, current, floor)
+        elif current == 0:
             wanted = 1 if self.active else 0
         elif not self.active and view.now - self.last_active >= KEDA_COOLDOWN:
             self.hpa.recommendations.clear()
