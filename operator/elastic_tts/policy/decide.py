@@ -134,7 +134,9 @@ def _options(ctx: _Context, floors: Mapping[str, int]) -> list[PoolOption]:
         bounds = ctx.schedule.bounds[pool.name]
         low, high = bounds.low, bounds.high
         if in_backoff(ctx.backoff, pool.name, ctx.now):
-            high = low
+            # Backed off: no new replica on this pool, but those Ready keep serving (they
+            # cost nothing more than before); the optimiser covers the rest elsewhere.
+            high = min(high, max(low, ctx.observation.pool(pool.name).ready))
         low = min(max(low, floors.get(pool.name, 0)), high)
         options.append(
             PoolOption(pool.name, ctx.capacity[pool.name], pool.cost_per_hour, low, high,
@@ -143,15 +145,12 @@ def _options(ctx: _Context, floors: Mapping[str, int]) -> list[PoolOption]:
     return options
 
 
-def _capacities(
-    spec: TTSServiceSpec, backoff: Mapping[str, Backoff], now: float
-) -> dict[str, float]:
+def _capacities(spec: TTSServiceSpec) -> dict[str, float]:
+    """Capacity per replica of each pool that counts; a spot pool in back-off still
+    counts for the replicas it has Ready (`_options` lets it keep only those)."""
     out = kept_out(spec)
-    return {
-        name: 0.0 if in_backoff(backoff, name, now) or name in out
-        else capacity_per_replica(spec, pool)
-        for name, pool in spec.pools.items()
-    }
+    return {name: 0.0 if name in out else capacity_per_replica(spec, pool)
+            for name, pool in spec.pools.items()}
 
 
 def _admissible(ctx: _Context, options: list[PoolOption], counts: Mapping[str, int],
@@ -207,12 +206,9 @@ def _make_before_break(ctx: _Context, memory: Memory, targets: dict[str, int],
     growing = [n for n, t in targets.items() if t > states[n].ready and ctx.capacity[n] > 0]
     if not shrinking or not growing:
         return targets, None
-    # Ready replicas of a spot pool in back-off still serve until they are removed, so
-    # they count here at their real capacity; otherwise one interruption would drop the
-    # whole spot pool before its fallback is Ready.
-    serving = _capacities(ctx.spec, {}, ctx.now)
-    ready_now = ctx.serving({n: states[n].ready for n in targets}, serving)
-    ready_after = ctx.serving({n: min(t, states[n].ready) for n, t in targets.items()}, serving)
+    ready_now = ctx.serving({n: states[n].ready for n in targets}, ctx.capacity)
+    ready_after = ctx.serving({n: min(t, states[n].ready) for n, t in targets.items()},
+                              ctx.capacity)
     if ready_after + _EPS >= min(ready_now, demand):
         return targets, None
     if memory.transition is not None:
@@ -259,7 +255,7 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
     schedule = evaluate_schedule(spec, now)
     interruptions = recent_interruptions(spec, observation, memory.interruptions, now)
     backoff = update_backoff(spec, observation, memory.backoff, now, interruptions)
-    ctx = _Context(spec, observation, now, schedule, backoff, _capacities(spec, backoff, now))
+    ctx = _Context(spec, observation, now, schedule, backoff, _capacities(spec))
     current = {n: observation.pool(n).current for n in spec.pools}
     retry = {n: b.until for n, b in backoff.items() if now < b.until}
 
@@ -316,8 +312,9 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
     held = _hold(ctx, chosen, plans, sized)
     if sizing.panic:
         # Nothing scales down while the burst lasts: a pool that counts keeps what it asks
-        # for, one that does not (backed off, kept out) at least what it has Ready.
-        held = {n: max(c, min(current[n] if ctx.capacity[n] > 0 else states[n].ready,
+        # for, one that does not grow (backed off, kept out) at least what it has Ready.
+        counts = {n: ctx.capacity[n] > 0 and not in_backoff(backoff, n, now) for n in held}
+        held = {n: max(c, min(current[n] if counts[n] else states[n].ready,
                               schedule.bounds[n].high)) for n, c in held.items()}
     targets, transition = _make_before_break(ctx, memory, held, sized)
 
@@ -343,8 +340,8 @@ def _hold(ctx: _Context, chosen: Mapping[str, int],
     held = dict(chosen)
     shortest = demand_window(ctx.spec)  # the demand is already held this long
     for name, count in chosen.items():
-        if ctx.capacity[name] <= 0:
-            continue  # backed off or kept out: no window holds what does not count
+        if ctx.capacity[name] <= 0 or in_backoff(ctx.backoff, name, ctx.now):
+            continue  # kept out or backed off: no window holds it above what it serves
         window = scale_down_window(ctx.spec, ctx.spec.pools[name]) - shortest
         past = [p.get(name, 0) for t, p in plans if ctx.now - window <= t]
         held[name] = min(max(count, *past) if past else count, ctx.schedule.bounds[name].high)
