@@ -44,7 +44,10 @@ SIX = {
 }
 
 
-def time_decide(pools: dict[str, Any]) -> float:
+def time_decide(pools: dict[str, Any], signals: bool = False) -> float:
+    """Median seconds per call; with `signals`, every optional input is observed too
+    (the ~15 s rate, the requests rate, the backlog and the refusal share), so the
+    noise bands, the burst history, the backlog drain and the calibration all run."""
     spec = parse_spec({"pools": pools, "schedule": SCHEDULE})
     memory = Memory()
     states = {name: PoolState() for name in pools}
@@ -52,7 +55,12 @@ def time_decide(pools: dict[str, Any]) -> float:
     for i in range(CALLS):
         now = T0 + 15 * i
         load = 300 + 250 * math.sin(2 * math.pi * i / 5760)  # one day of 15 s ticks
-        observation = Observation(load, load * 0.95, states)
+        if signals:
+            observation = Observation(load, load * 0.95, states, burst_rate=load * 1.3,
+                                      requests_rate=load / 150, backlog_characters=load * 4,
+                                      refused_share=0.02)
+        else:
+            observation = Observation(load, load * 0.95, states)
         start = time.perf_counter()
         decision = decide(spec, observation, memory, now)
         samples.append(time.perf_counter() - start)
@@ -84,8 +92,10 @@ def time_optimiser(pools: dict[str, Any], high: int, demands: list[float]) -> tu
 def main() -> None:
     print("decide(): median over", CALLS, "calls, 15 s apart across a day")
     three, six = time_decide(THREE), time_decide(SIX)
-    verdict = "met" if three <= 1e-3 else "MISSED"
+    full = time_decide(THREE, signals=True)
+    verdict = "met" if max(three, full) <= 1e-3 else "MISSED"
     print(f"  3 pools  {three * 1e3:8.3f} ms   (goal <= 1 ms: {verdict})")
+    print(f"  3 pools, every admission signal observed  {full * 1e3:8.3f} ms")
     print(f"  6 pools  {six * 1e3:8.3f} ms   ({six / three:.1f}x the 3-pool time)")
     print()
     print("optimiser vs brute force (same instances, costs checked equal)")
