@@ -1,6 +1,6 @@
 """`elastic-tts simulate`: replay a trace through every policy and compare them.
 
-The heavy imports (numpy, matplotlib) happen when the command runs, so `explain` keeps
+The heavy imports (numpy, scipy, matplotlib) happen when the command runs, so `explain` keeps
 working on an install without the `operator` extra.
 """
 
@@ -136,7 +136,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         from elastic_tts.simulator.trace import TraceError, builtin_day, scale, speedup
         from elastic_tts.simulator.tracefile import load_trace_file
     except ModuleNotFoundError as exc:
-        if exc.name not in ("numpy", "matplotlib", "tqdm"):
+        if exc.name not in ("numpy", "scipy", "matplotlib", "tqdm"):
             raise
         return _fail(f"simulate needs {exc.name}: pip install 'elastic-tts[operator]'")
     from elastic_tts.specfile import load_spec_file
