@@ -71,8 +71,63 @@ def cheapest_rival(comparison: Comparison, tuned: dict[str, Tuned]) -> tuple[str
     return name, cost
 
 
-def run_trace(label: str, trace: Trace, kind: str) -> tuple[list[str], float]:
+Row = tuple[float, float | None, float | None, float]  # cost, ÷ floor, ÷ oracle, SLO
+
+
+def _span(values: list[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    if not known:
+        return "-"
+    low, high = min(known), max(known)
+    return f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}"
+
+
+def markdown(label: str, rows: dict[str, list[Row]]) -> list[str]:
+    """The README's table rows for one trace: per policy, the median and worst cost over
+    the seeds, the spread of its ratios, and its worst within-SLO share."""
+    out = []
+    for index, (name, seen) in enumerate(rows.items()):
+        costs = [r[0] for r in seen]
+        cost = f"${statistics.median(costs):.2f} / ${max(costs):.2f}"
+        slo = "-" if name == "work floor" else f"{min(r[3] for r in seen):.2%}"
+        shown = f"**{name}**" if name == "elastic-tts" else name
+        out.append(f"| {label if index == 0 else ''} | {shown} | {cost} | "
+                   f"{_span([r[1] for r in seen])} | {_span([r[2] for r in seen])} | {slo} |")
+    return out
+
+
+def collect(rows: dict[str, list[Row]], comparison: Comparison, tuned: dict[str, Tuned],
+            allspot: Row) -> None:
+    figures = summaries(comparison)
+    floor = comparison.work_floor
+    oracle = comparison.oracle.result.cost if comparison.oracle is not None else None
+
+    def add(name: str, cost: float, slo: float) -> None:
+        rows.setdefault(name, []).append(
+            (cost, cost / floor if floor else None, cost / oracle if oracle else None, slo))
+
+    for name, summary in figures.items():
+        add(name, summary.cost, summary.slo_attainment)
+    other = comparison.other_dispatch
+    if other is not None:
+        add("elastic-tts, plain Service" if comparison.dispatch == "route"
+            else "elastic-tts, HTTPRoute", other.cost,
+            within_slo(comparison.spec, comparison.trace, other))
+    add("elastic-tts, maxSpotFraction 1", allspot[0], allspot[3])
+    for name, entry in tuned.items():
+        if entry.result is not None:
+            add(f"{name}, tuned (u {entry.utilization:g})", entry.result.cost,
+                within_slo(comparison.spec, comparison.trace, entry.result))
+    if comparison.oracle is not None:
+        variant = comparison.oracle.variant
+        add(f"oracle@SLO ({variant.bucket} s, u {variant.utilization:g})",
+            comparison.oracle.result.cost, comparison.oracle.slo_attainment)
+    add("work floor", floor, 0.0)
+
+
+def run_trace(label: str, trace: Trace, kind: str) -> tuple[list[str], float, list[str]]:
     spec = default_spec()
+    table: dict[str, list[Row]] = {}
     lines = [f"== {label}: {trace.requests:,} requests over {trace.duration / 3600:.2f} h; "
              f"{'; '.join(trace.notes)}"]
     worst: dict[str, float] = {"slo": 1.0, "vs_oracle": 0.0, "vs_static": 1.0,
@@ -99,6 +154,7 @@ def run_trace(label: str, trace: Trace, kind: str) -> tuple[list[str], float]:
         share = within_slo(spec, trace, allspot)
         lines.append(f"   elastic-tts with maxSpotFraction 1 (the baselines' spot appetite): "
                      f"${allspot.cost:.2f}, {share:.2%} within SLO")
+        collect(table, comparison, tuned, (allspot.cost, None, None, share))
         figures = summaries(comparison)
         ours, static = figures["elastic-tts"], figures["static-gpu"]
         worst["slo"] = min(worst["slo"], ours.slo_attainment)
@@ -135,7 +191,7 @@ def run_trace(label: str, trace: Trace, kind: str) -> tuple[list[str], float]:
         if kind == "day":
             target("cheaper than static-gpu", f"{worst['vs_static']:.1%}", ">= 60 %",
                    worst["vs_static"] >= 0.6)
-    return lines, day_seconds
+    return lines, day_seconds, markdown(label.split(") ", 1)[-1], table)
 
 
 def main() -> int:
@@ -144,11 +200,20 @@ def main() -> int:
                        scale(load_trace_file(TRACES / "azure_llm_2023_conv.csv"), 4.0),
                        load_trace_file(TRACES / "azure_llm_2023_code.csv"))
     out: list[str] = []
-    lines, day_seconds = run_trace("(a) built-in day", day, "day")
+    rows = ["| trace | policy | cost (median / worst) | ÷ floor | ÷ oracle@SLO | "
+            "within SLO (worst) |", "|---|---|---|---|---|---|"]
+    lines, day_seconds, table = run_trace("(a) built-in day", day, "day")
     out += lines
-    out += run_trace("(b) azure_llm_2023_conv.csv x4", conv, "conv")[0]
-    out += run_trace("(c) azure_llm_2023_code.csv", code, "code")[0]
+    rows += table
+    for label, trace, kind in (("(b) Azure conv x4 (1 h)", conv, "conv"),
+                               ("(c) Azure code (1 h)", code, "code")):
+        lines, _, table = run_trace(label, trace, kind)
+        out += lines
+        rows += table
     print("\n".join(out))
+    print(f"\nThe README's table (seeds {', '.join(map(str, SEEDS))}; tuned rows: the "
+          "baseline's targetUtilization searched to reach elastic-tts's SLO):\n")
+    print("\n".join(rows))
     load = os.getloadavg()[0]
     verdict_speed = "met" if day_seconds <= SPEED_TARGET_SECONDS else "MISSED"
     print(f"\nspeed: the built-in day (24 h at 1 s steps), every policy and both bounds, one "

@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from elastic_tts.policy import parse_spec
+from elastic_tts.policy.decide import demand_window
 from tests.e2e.checks import capacity_drops_below_demand
 from tests.e2e.conftest import LoopFactory
 from tests.e2e.loadgen import LoadGenerator, compressed_day, steps
@@ -85,13 +87,16 @@ def test_capacity_follows_load_up_and_down(make_loop: LoopFactory,
         f"later (bound {bound:.1f}s = 2 intervals + cold start {cold:.1f}s)")
 
     # Down: the first decision with less capacity comes only once the scale-down window
-    # holds no demand above what it keeps; the Ready workers then really go.
+    # holds no demand above what it keeps; the Ready workers then really go. The demand
+    # is held for the shortest pool window (one cold start, at least two intervals, at
+    # most scaleDownStabilizationSeconds); each pool holds its own on top of that.
+    window = demand_window(parse_spec(loop.service))
     at_fall = decided_capacity(loop, [t for t in ticks if t.at <= fall][-1])
     down = next(t for t in ticks if t.at > fall and decided_capacity(loop, t) < at_fall)
-    in_window = [t.demand for t in ticks if down.at - DOWN_WINDOW < t.at <= down.at]
+    in_window = [t.demand for t in ticks if down.at - window < t.at <= down.at]
     assert max(in_window) <= decided_capacity(loop, down) + 1e-6
     last_high = max(t.at for t in ticks if t.demand > decided_capacity(loop, down))
-    assert down.at - last_high >= DOWN_WINDOW - 0.01, (down.at - last_high)
+    assert down.at - last_high >= window - 0.01, (down.at - last_high)
     low_capacity = decided_capacity(loop, ticks[-1])
     assert low_capacity < at_fall
     let_go = fall + SCRAPE + LONG_RATE_WINDOW + DOWN_WINDOW + 2 * INTERVAL + 5.0  # + drain
@@ -99,7 +104,7 @@ def test_capacity_follows_load_up_and_down(make_loop: LoopFactory,
     figures.notes.append(
         f"load back down at t+{fall - origin:.0f}s: first smaller decision at "
         f"t+{down.at - origin:.1f}s, {down.at - last_high:.1f}s after the last tick that "
-        f"needed the peak capacity (window {DOWN_WINDOW:g}s)")
+        f"needed the peak capacity (window {window:g}s)")
 
     # The engine decided what the simulator predicts from the same observations.
     assert not gaps(ticks), "the recorder missed ticks; the replay would not be faithful"

@@ -115,9 +115,12 @@ def test_panic_holds_every_serving_pool_until_it_passes() -> None:
     hot = decide(spec, Observation(200.0, 200.0, running, burst_rate=2000.0), Memory(), T0)
     assert "panic" in hot.reason
     assert all(hot.replicas[n] >= running[n].current for n in running)
-    calm = decide(spec, Observation(20.0, 20.0, running, burst_rate=20.0), hot.memory, T0 + 30)
-    assert all(calm.replicas[n] >= running[n].current for n in running)  # still within 60 s
-    later = decide(spec, Observation(20.0, 20.0, running, burst_rate=20.0), calm.memory, T0 + 75)
+    # Panic lasts a scale-down window (the shortest pool's: cpu, 30 s) past the last burst.
+    assert hot.memory.panic_until == T0 + 30
+    calm = decide(spec, Observation(20.0, 20.0, running, burst_rate=20.0), hot.memory, T0 + 15)
+    assert "panic" in calm.reason
+    assert all(calm.replicas[n] >= running[n].current for n in running)
+    later = decide(spec, Observation(20.0, 20.0, running, burst_rate=20.0), calm.memory, T0 + 30)
     assert "panic" not in later.reason
 
 
@@ -172,6 +175,31 @@ def test_pools_too_slow_to_share_a_dispatch(label: str, slo: float, out: set[str
 def test_a_pool_alone_is_never_kept_out() -> None:
     spec = build({"pools": {"cpu": dict(CPU)}, "scaling": {"latencySLOSeconds": 5.0}})
     assert kept_out(spec) == {}
+
+
+def test_a_kept_out_pool_still_serves_alone_when_no_faster_pool_is_needed() -> None:
+    spec = build({"pools": {"gpu": dict(GPU), "cpu": dict(CPU, minReplicas=1, maxReplicas=20)},
+                  "scaling": {"latencySLOSeconds": 5.0}, "routing": {"enabled": False}})
+    thin = decide(spec, Observation(30.0, 30.0), Memory(), T0)
+    assert thin.replicas == {"gpu": 0, "cpu": 2}  # 43 chars/s: two CPU, no GPU to share with
+    assert "cpu serving alone" in thin.reason
+    assert thin.capacity >= 30 / 0.7
+    capped = build({"pools": {"gpu": dict(GPU), "cpu": dict(CPU, minReplicas=1)},
+                    "scaling": {"latencySLOSeconds": 5.0}, "routing": {"enabled": False}})
+    busy = decide(capped, Observation(300.0, 300.0), Memory(), T0)
+    # 428 chars/s is more than six CPU replicas serve: GPU it is, and CPU at its floor
+    assert busy.replicas["gpu"] > 0 and busy.replicas["cpu"] == 1
+
+
+def test_serving_alone_is_sized_for_its_own_utilisation_once_refusals_calibrate() -> None:
+    spec = build({"pools": {"gpu": dict(GPU), "cpu": dict(CPU, maxReplicas=40)},
+                  "scaling": {"latencySLOSeconds": 5.0}})
+    observed = Observation(30.0, 30.0, requests_rate=0.2, refused_share=0.02)
+    decision = decide(spec, observed, Memory(utilisation=0.23), T0)
+    # 30 chars/s at 23 % is 130 chars/s: two GPU replicas ($1.05/h). CPU alone is sized
+    # for its own ~10 % (slack 0.31 against GPU's 3.17): 300 chars/s, twelve replicas,
+    # no cheaper; at the GPU's utilisation it would have been five ($0.44/h).
+    assert decision.replicas == {"gpu": 2, "cpu": 0}
 
 
 def test_behind_a_plain_service_the_kept_out_pool_is_named_in_the_reason() -> None:

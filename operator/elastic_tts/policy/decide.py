@@ -29,7 +29,7 @@ The deadline is the growing pools' cold start plus `transitionGraceSeconds`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from elastic_tts.policy.model import Backoff, Decision, Memory, Mode, Observation, Transition
 from elastic_tts.policy.optimise import (
@@ -42,7 +42,7 @@ from elastic_tts.policy.optimise import (
 )
 from elastic_tts.policy.reason import describe
 from elastic_tts.policy.schedule import Bounds, ScheduleState, evaluate_schedule
-from elastic_tts.policy.sizing import Sizing, size
+from elastic_tts.policy.sizing import Sizing, model_utilisation, size
 from elastic_tts.policy.spec import Pool, TTSServiceSpec
 from elastic_tts.policy.spot import in_backoff, recent_interruptions, update_backoff
 
@@ -299,14 +299,15 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
                   min((slack(spec, p) for n, p in spec.pools.items()
                        if capacity_per_replica(spec, p) > 0 and n not in kept_out(spec)),
                       default=0.0),
-                  ctx.serving({n: states[n].current for n in spec.pools}, ctx.capacity))
+                  ctx.serving({n: states[n].current for n in spec.pools}, ctx.capacity),
+                  demand_window(spec))
     demand = sizing.demand
     sized, samples, direction = _stabilise(spec, memory, demand, now)
-    options = _options(ctx, {})
-    plan = ctx.solve(options, sized)
-    previous = _admissible(ctx, options, memory.targets, sized)
-    if previous is not None and previous.cost <= plan.cost + _EPS:
-        plan = previous
+    plan = _plan(ctx, memory, sized)
+    alone = _alone(ctx, memory, sized, sizing)
+    if alone is not None and alone[1].covers(alone[2]) and (
+            not plan.covers(sized) or alone[1].cost < plan.cost - _EPS):
+        ctx, plan = alone[0], alone[1]
     chosen = dict(plan.counts)
     plans = tuple(p for p in memory.plans if now - _longest_window(spec) <= p[0] < now)
     held = _hold(ctx, chosen, plans, sized)
@@ -325,6 +326,45 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
                         calibrate_after=sizing.calibrate_after,
                         interruptions=interruptions)
     return finish(targets, _mode(spec, ctx, targets), sized, False, new_memory, notes)
+
+
+def _plan(ctx: _Context, memory: Memory, sized: float) -> Plan:
+    """The cheapest mix, or the previous targets when still admissible and no dearer."""
+    options = _options(ctx, {})
+    plan = ctx.solve(options, sized)
+    previous = _admissible(ctx, options, memory.targets, sized)
+    if previous is not None and previous.cost <= plan.cost + _EPS:
+        return previous
+    return plan
+
+
+def _alone(ctx: _Context, memory: Memory, sized: float, sizing: Sizing
+           ) -> tuple[_Context, Plan, float] | None:
+    """The pools kept out of mixes may still serve alone, with every faster pool at zero
+    (as a cpu-only service would). Once the refusals calibrate the utilisation for the
+    faster pools, the slower ones are sized for their own, lower one (the queueing
+    estimate's ratio), so that alone they meet the SLO as well. Returns the context, the
+    plan and the demand it was sized for, or None when a faster pool has a floor."""
+    spec = ctx.spec
+    out = kept_out(spec)
+    if not out:
+        return None
+    raw = {n: capacity_per_replica(spec, p) for n, p in spec.pools.items()}
+    alone_ctx = replace(ctx, capacity=raw)
+    options = []
+    for option in _options(alone_ctx, {}):
+        if option.name not in out:
+            if option.low > 0:
+                return None
+            option = replace(option, high=0)
+        options.append(option)
+    factor = 1.0
+    if sizing.learned is not None:
+        mixed = [slack(spec, p) for n, p in spec.pools.items() if n not in out and raw[n] > 0]
+        factor = max(1.0, model_utilisation(min(mixed, default=0.0))
+                     / model_utilisation(min(slack(spec, spec.pools[n]) for n in out)))
+    wanted = sized * factor
+    return alone_ctx, _plan(alone_ctx, memory, wanted), wanted
 
 
 def _longest_window(spec: TTSServiceSpec) -> float:
@@ -389,7 +429,11 @@ def _notes(spec: TTSServiceSpec, ctx: _Context, demand: float, sized: float, dir
     slow = [p.name for p in spec.pools.values() if capacity_per_replica(spec, p) == 0]
     if slow:
         notes.append(f"{', '.join(slow)} too slow for the SLO")
-    notes.extend(kept_out(spec).values())
+    out = kept_out(spec)
+    if out and any(ctx.capacity[n] > 0 for n in out):
+        notes.append(f"{', '.join(out)} serving alone (kept out of mixes with faster pools)")
+    else:
+        notes.extend(out.values())
     for pool, name in ctx.schedule.prewarm.items():
         notes.append(f"prewarming {pool} for window {name!r}")
     covering = [n for n, c in plan.counts.items()

@@ -38,9 +38,10 @@ about one refusal in five to eight ends outside the SLO: 2 % refused keeps the m
 within the half per cent that a 99.5 % SLO allows.
 
 Panic (as Knative's autoscaler): when the ~15 s rate asks for more than `PANIC_FACTOR`
-times the Ready capacity, scale up to it at once and scale nothing down until
-`PANIC_HOLD_SECONDS` have passed without such a reading. With nothing Ready yet there is
-nothing to protect, and the ordinary path scales up.
+times the Ready capacity, scale up to it at once and scale nothing down until a
+scale-down window (`decide` passes the shortest pool's) has passed without such a
+reading. With nothing Ready yet there is nothing to protect, and the ordinary path
+scales up.
 
 Scale-up rate: what the short rate or a panic asks for above the long rate's sizing
 grows the capacity asked for by at most `SCALE_UP_FACTOR` per tick (an HPA's default
@@ -73,7 +74,7 @@ STEP_DOWN, STEP_UP = 0.99, 1.01  # bounds of one tick's change: a slow calibrati
 LONG_WINDOW_SECONDS = 300.0
 MIN_UTILISATION = 0.1
 PANIC_FACTOR = 2.0
-PANIC_HOLD_SECONDS = 60.0
+PANIC_HOLD_SECONDS = 60.0  # when the caller names no window (Knative's stable window)
 SCALE_UP_FACTOR = 2.0
 
 
@@ -139,7 +140,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: float,
          ready_capacity: float, ready_slots: int, slack: float,
-         asked_capacity: float = 0.0) -> Sizing:
+         asked_capacity: float = 0.0, panic_hold: float = PANIC_HOLD_SECONDS) -> Sizing:
     """Capacity wanted for this tick (see the module doc); `ready_capacity` is what the
     Ready replicas serve now and `asked_capacity` what every replica asked for would, in
     the same unit as the demand; `ready_slots` is their concurrency slots, and `slack`
@@ -203,7 +204,7 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
     demand = (rate + backlog_rate) / utilisation
     panic_until = memory.panic_until
     if ready_capacity > 0 and PANIC_FACTOR * ready_capacity < fast / utilisation:
-        panic_until = now + PANIC_HOLD_SECONDS
+        panic_until = now + panic_hold
     panic = panic_until is not None and now < panic_until
     if panic:
         demand = max(demand, (fast + backlog_rate) / utilisation)
