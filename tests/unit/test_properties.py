@@ -125,7 +125,7 @@ def test_no_scale_down_before_the_window_has_passed(spec: TTSServiceSpec,
     for tick in drive(spec, FakeCluster(spec), list(sequence), T0):
         history.append((tick.now, tick.observation.short_rate / spec.scaling.target_utilization))
         recent = max(d for t, d in history if tick.now - window <= t)
-        assert tick.decision.capacity + EPS >= min(recent, ceiling)
+        assert tick.decision.capacity + EPS >= min(recent, ceiling), tick.decision.reason
         if not spec.routing.enabled:
             continue  # behind a plain Service a held slow replica may be let go
         bounds = evaluate_schedule(spec, tick.now).bounds

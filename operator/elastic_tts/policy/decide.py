@@ -206,9 +206,13 @@ def _make_before_break(ctx: _Context, memory: Memory, targets: dict[str, int],
     growing = [n for n, t in targets.items() if t > states[n].ready and ctx.capacity[n] > 0]
     if not shrinking or not growing:
         return targets, None
-    ready_now = ctx.serving({n: states[n].ready for n in targets}, ctx.capacity)
+    # What Ready replicas serve until they are removed counts at their real capacity,
+    # whether or not their pool counts in the new plan (a pool leaving a mix, or one that
+    # served alone before faster pools take over).
+    serving = {n: capacity_per_replica(ctx.spec, p) for n, p in ctx.spec.pools.items()}
+    ready_now = ctx.serving({n: states[n].ready for n in targets}, serving)
     ready_after = ctx.serving({n: min(t, states[n].ready) for n, t in targets.items()},
-                              ctx.capacity)
+                              serving)
     if ready_after + _EPS >= min(ready_now, demand):
         return targets, None
     if memory.transition is not None:
@@ -328,9 +332,10 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
     return finish(targets, _mode(spec, ctx, targets), sized, False, new_memory, notes)
 
 
-def _plan(ctx: _Context, memory: Memory, sized: float) -> Plan:
+def _plan(ctx: _Context, memory: Memory, sized: float,
+          options: list[PoolOption] | None = None) -> Plan:
     """The cheapest mix, or the previous targets when still admissible and no dearer."""
-    options = _options(ctx, {})
+    options = options if options is not None else _options(ctx, {})
     plan = ctx.solve(options, sized)
     previous = _admissible(ctx, options, memory.targets, sized)
     if previous is not None and previous.cost <= plan.cost + _EPS:
@@ -364,7 +369,7 @@ def _alone(ctx: _Context, memory: Memory, sized: float, sizing: Sizing
         factor = max(1.0, model_utilisation(min(mixed, default=0.0))
                      / model_utilisation(min(slack(spec, spec.pools[n]) for n in out)))
     wanted = sized * factor
-    return alone_ctx, _plan(alone_ctx, memory, wanted), wanted
+    return alone_ctx, _plan(alone_ctx, memory, wanted, options), wanted
 
 
 def _longest_window(spec: TTSServiceSpec) -> float:
