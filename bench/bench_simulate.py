@@ -82,7 +82,8 @@ def _span(values: list[float | None]) -> str:
     return f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}"
 
 
-def markdown(label: str, rows: dict[str, list[Row]]) -> list[str]:
+def markdown(label: str, rows: dict[str, list[Row]], notes: dict[str, list[str]]
+             ) -> list[str]:
     """The README's table rows for one trace: per policy, the median and worst cost over
     the seeds, the spread of its ratios, and its worst within-SLO share."""
     out = []
@@ -91,20 +92,26 @@ def markdown(label: str, rows: dict[str, list[Row]]) -> list[str]:
         cost = f"${statistics.median(costs):.2f} / ${max(costs):.2f}"
         slo = "-" if name == "work floor" else f"{min(r[3] for r in seen):.2%}"
         shown = f"**{name}**" if name == "elastic-tts" else name
+        if notes.get(name):
+            shown += f" ({', '.join(dict.fromkeys(notes[name]))})"
+        if len(seen) < len(SEEDS):
+            shown += f" [{len(seen)} of {len(SEEDS)} seeds]"
         out.append(f"| {label if index == 0 else ''} | {shown} | {cost} | "
                    f"{_span([r[1] for r in seen])} | {_span([r[2] for r in seen])} | {slo} |")
     return out
 
 
-def collect(rows: dict[str, list[Row]], comparison: Comparison, tuned: dict[str, Tuned],
-            allspot: Row) -> None:
+def collect(rows: dict[str, list[Row]], notes: dict[str, list[str]], comparison: Comparison,
+            tuned: dict[str, Tuned], allspot: Row) -> None:
     figures = summaries(comparison)
     floor = comparison.work_floor
     oracle = comparison.oracle.result.cost if comparison.oracle is not None else None
 
-    def add(name: str, cost: float, slo: float) -> None:
+    def add(name: str, cost: float, slo: float, note: str = "") -> None:
         rows.setdefault(name, []).append(
             (cost, cost / floor if floor else None, cost / oracle if oracle else None, slo))
+        if note:
+            notes.setdefault(name, []).append(note)
 
     for name, summary in figures.items():
         add(name, summary.cost, summary.slo_attainment)
@@ -116,18 +123,20 @@ def collect(rows: dict[str, list[Row]], comparison: Comparison, tuned: dict[str,
     add("elastic-tts, maxSpotFraction 1", allspot[0], allspot[3])
     for name, entry in tuned.items():
         if entry.result is not None:
-            add(f"{name}, tuned (u {entry.utilization:g})", entry.result.cost,
-                within_slo(comparison.spec, comparison.trace, entry.result))
+            add(f"{name}, tuned", entry.result.cost,
+                within_slo(comparison.spec, comparison.trace, entry.result),
+                f"u {entry.utilization:g}")
     if comparison.oracle is not None:
         variant = comparison.oracle.variant
-        add(f"oracle@SLO ({variant.bucket} s, u {variant.utilization:g})",
-            comparison.oracle.result.cost, comparison.oracle.slo_attainment)
+        add("oracle@SLO", comparison.oracle.result.cost, comparison.oracle.slo_attainment,
+            f"{variant.bucket} s, u {variant.utilization:g}")
     add("work floor", floor, 0.0)
 
 
 def run_trace(label: str, trace: Trace, kind: str) -> tuple[list[str], float, list[str]]:
     spec = default_spec()
     table: dict[str, list[Row]] = {}
+    notes: dict[str, list[str]] = {}
     lines = [f"== {label}: {trace.requests:,} requests over {trace.duration / 3600:.2f} h; "
              f"{'; '.join(trace.notes)}"]
     worst: dict[str, float] = {"slo": 1.0, "vs_oracle": 0.0, "vs_static": 1.0,
@@ -154,7 +163,7 @@ def run_trace(label: str, trace: Trace, kind: str) -> tuple[list[str], float, li
         share = within_slo(spec, trace, allspot)
         lines.append(f"   elastic-tts with maxSpotFraction 1 (the baselines' spot appetite): "
                      f"${allspot.cost:.2f}, {share:.2%} within SLO")
-        collect(table, comparison, tuned, (allspot.cost, None, None, share))
+        collect(table, notes, comparison, tuned, (allspot.cost, None, None, share))
         figures = summaries(comparison)
         ours, static = figures["elastic-tts"], figures["static-gpu"]
         worst["slo"] = min(worst["slo"], ours.slo_attainment)
@@ -191,7 +200,7 @@ def run_trace(label: str, trace: Trace, kind: str) -> tuple[list[str], float, li
         if kind == "day":
             target("cheaper than static-gpu", f"{worst['vs_static']:.1%}", ">= 60 %",
                    worst["vs_static"] >= 0.6)
-    return lines, day_seconds, markdown(label.split(") ", 1)[-1], table)
+    return lines, day_seconds, markdown(label.split(") ", 1)[-1], table, notes)
 
 
 def main() -> int:
