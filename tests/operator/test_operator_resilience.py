@@ -13,7 +13,7 @@ from elastic_tts.reconcile.kinds import TTSSERVICES
 from tests.operator.cluster import FakeKubelet, OperatorThread, wait_for
 from tests.operator.emulator import EmulatorThread
 from tests.operator.prom import Exporter, Prometheus
-from tests.operator.specs import tts
+from tests.operator.specs import CPU, GPU, tts
 from tests.operator.test_operator_lifecycle import condition, events, replicas
 
 
@@ -40,8 +40,11 @@ def test_restart_mid_scale_down_resumes_without_flapping(
         api_server: EmulatorThread, cluster: PykubeCluster, namespace: str,
         prometheus: Prometheus, exporter: Exporter, kubelet: FakeKubelet) -> None:
     exporter.set_load("calm", "gpu", 300)
+    # A pool's scale-down window is its cold start, capped by the spec's window: a 12 s
+    # cold start gives the GPU pool the whole 12 s.
     cluster.create(TTSSERVICES, namespace, tts(
-        "calm", prometheus.url, scaling={"scaleDownStabilizationSeconds": 12}))
+        "calm", prometheus.url, pools={"gpu": {**GPU, "coldStartSeconds": 12}, "cpu": CPU},
+        scaling={"scaleDownStabilizationSeconds": 12}))
     first = OperatorThread(namespace).start()
     try:
         wait_for("gpu up", lambda: (replicas(cluster, namespace, "calm-gpu") or 0) >= 3,
