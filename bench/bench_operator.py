@@ -49,7 +49,7 @@ def rss_mb() -> float:
 
 
 def start_emulator() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.operator.emulator"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "tests.e2e.emulator"], cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     return proc, proc.stdout.readline().strip()

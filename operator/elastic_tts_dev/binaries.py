@@ -12,7 +12,7 @@ of any pinned version builds afresh and an unchanged tree reuses the cache in se
     ${ELASTIC_TTS_CACHE:-${XDG_CACHE_HOME:-~/.cache}/elastic-tts}/cluster/<key>/
         bin/            etcd kube-apiserver kube-controller-manager kube-scheduler
                         kubectl kwok helm
-        kwok/stages.yaml        kwok's own stages (node-initialize, lease heartbeat, pods)
+        kwok/stages.yaml        kwok's own stages (node-initialize, lease heartbeat, pod ready)
         crds/gateway-api.yaml   Gateway API, standard channel
         versions.json           module versions, Go version, build time
 
@@ -52,8 +52,7 @@ KWOK_STAGES = (
     "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
     "kustomize/stage/pod/fast/pod-ready.yaml",
     "kustomize/stage/pod/fast/pod-complete.yaml",
-    "kustomize/stage/pod/fast/pod-delete.yaml",
-)
+)  # pod deletion is the launcher's own stage (elastic_tts_dev/kwok-pod-delete.yaml)
 GATEWAY_CRDS = ("gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants")
 RECIPE = 1  # bump when build() changes what it writes for the same go.mod
 REPORTED_MODULES = ("k8s.io/kubernetes", "go.etcd.io/etcd/server/v3", "sigs.k8s.io/kwok",

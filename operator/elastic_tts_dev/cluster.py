@@ -13,7 +13,8 @@ Started as child processes, in this order, each waited for:
 - kube-scheduler;
 - kwok, with its upstream node and pod stages: it keeps every node annotated
   ``kwok.x-k8s.io/node: fake`` Ready (status and leases) and plays the kubelet for the
-  pods bound there (Running and Ready at once; deleted when their deletion starts).
+  pods bound there: Running and Ready at once, and gone `TERMINATION_SECONDS` after
+  their deletion starts (`kwok-pod-delete.yaml`), so Terminating pods are seen.
 Then the node pools (`nodes.DEFAULT_POOLS` unless told otherwise) and, unless
 ``gateway_api=False``, the Gateway API CRDs.
 
@@ -80,6 +81,8 @@ CONTROLLERS = (
     "root-ca-certificate-publisher-controller",
 )
 SERVICE_RANGE = "10.0.0.0/24"
+POD_DELETE_STAGE = Path(__file__).with_name("kwok-pod-delete.yaml")
+TERMINATION_SECONDS = 3.0  # what POD_DELETE_STAGE says
 ADMIN_USER = "elastic-tts-admin"
 # The audit log keeps what tests assert on (the operator's calls) and leaves out the
 # control plane's own chatter, the tests' admin identity and kwok.
@@ -316,7 +319,7 @@ class LocalCluster:
         kwok_port = free_port()
         self._spawn("kwok", [
             str(self.binaries["kwok"]), f"--kubeconfig={kwok}",
-            f"--config={self.binaries.kwok_stages}",
+            f"--config={self.binaries.kwok_stages}", f"--config={POD_DELETE_STAGE}",
             *(f"--config={p}" for p in self.extra_stages),
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector="
@@ -404,7 +407,7 @@ class LocalCluster:
                 return False
             wait_until(f"namespace {name} deleted", gone, 120, every=0.5)
 
-    def token(self, namespace: str, service_account: str, seconds: int = 3600) -> str:
+    def token(self, namespace: str, service_account: str, seconds: int = 6 * 3600) -> str:
         """A token for a ServiceAccount through the TokenRequest API (bound to the API
         server's own audience), as the kubelet gets one for a pod."""
         request = self._core().create_namespaced_service_account_token(
@@ -414,7 +417,7 @@ class LocalCluster:
         return str(request.status.token)
 
     def token_kubeconfig(self, namespace: str, service_account: str, path: Path,
-                         seconds: int = 3600) -> Path:
+                         seconds: int = 6 * 3600) -> Path:
         """A kubeconfig that authenticates as the ServiceAccount, so the API server
         applies exactly that account's RBAC to whoever uses it."""
         user = f"system:serviceaccount:{namespace}:{service_account}"
@@ -460,10 +463,11 @@ class LocalCluster:
     def interrupt_node(self, name: str, notice: float = 10.0, delete: bool = True) -> None:
         """A spot reclaim, as Karpenter's interruption handling does it: taint the node
         ``karpenter.sh/disrupted:NoSchedule``, cordon it, evict its pods through the
-        Eviction API (which honours PodDisruptionBudgets; a refused eviction is retried
-        until `notice` seconds have passed, the cloud's warning), then delete the Node.
-        Pods still bound to it are left to the pod garbage collector, as when an
-        instance vanishes."""
+        Eviction API (which honours PodDisruptionBudgets; a refused eviction is retried)
+        and wait for them to terminate, then delete the Node. `notice` bounds the
+        eviction and the wait, as the cloud's warning does: after it the Node goes
+        anyway, and pods still bound to it are left to the pod garbage collector, as
+        when an instance vanishes."""
         from kubernetes.client.exceptions import ApiException
         core = self._core()
         node = core.read_node(name)
@@ -489,6 +493,8 @@ class LocalCluster:
                         raise
             if pending:
                 time.sleep(0.5)
+        while self.pods_on(name) and time.monotonic() < deadline:
+            time.sleep(0.5)
         if delete:
             self.delete_nodes([name])
 

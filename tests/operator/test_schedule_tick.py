@@ -1,6 +1,7 @@
-"""Schedule windows through the real tick (API server + Prometheus), with time passed in:
-a shutdown window takes every pool to zero, and a peak window is prewarmed ahead of its
-start by the GPU cold start."""
+"""Schedule windows through the real tick (the local cluster's API server, a real
+Prometheus), with time passed in: a shutdown window takes every pool to zero, and a peak
+window is prewarmed ahead of its start by the GPU cold start. The tick runs in process
+under the chart's ServiceAccount token, so the API server applies the chart's RBAC."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import kopf
+import pykube
 
 from elastic_tts.adapters.kube import PykubeCluster
 from elastic_tts.adapters.prometheus import PrometheusMetrics
@@ -15,6 +17,7 @@ from elastic_tts.reconcile.children import ensure_children
 from elastic_tts.reconcile.kinds import TTSSERVICES
 from elastic_tts.reconcile.render import render_children
 from elastic_tts.reconcile.tick import ServiceRef, Ticker, parse_spec
+from tests.cluster.fixtures import Installation
 from tests.operator.cluster import TEST_SETTINGS
 from tests.operator.prom import Prometheus
 from tests.operator.specs import CPU, GPU, tts
@@ -37,9 +40,11 @@ def scheduled(prometheus: Prometheus) -> dict[str, Any]:
 
 
 def test_shutdown_window_reaches_zero_and_peak_is_prewarmed(
-        api_server: Any, cluster: PykubeCluster, namespace: str,
+        installed: Installation, admin: PykubeCluster, namespace: str,
         prometheus: Prometheus) -> None:
-    owner = cluster.create(TTSSERVICES, namespace, scheduled(prometheus))
+    cluster = PykubeCluster(pykube.HTTPClient(
+        pykube.KubeConfig.from_file(str(installed.kubeconfig)), timeout=15.0))
+    owner = admin.create(TTSSERVICES, namespace, scheduled(prometheus))
     spec = parse_spec("clock", owner["spec"])
     ensure_children(cluster, namespace, "clock", render_children("clock", spec),
                     lambda objs: kopf.adopt(objs, owner=owner))

@@ -48,11 +48,13 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
 def reconcile_children(body: kopf.Body, name: str, namespace: str | None, spec: kopf.Spec,
-                       logger: kopf.Logger, **_: Any) -> dict[str, str]:
+                       logger: kopf.Logger, **_: Any) -> None:
     """Render and converge the children. Status (the InvalidSpec condition included) is
     written by the control loop alone: a second writer here would race it, and kopf
     re-applies a deferred patch.status later, putting back conditions the loop has
-    since changed."""
+    since changed. Nothing is returned: kopf would store a handler's result under
+    status.<handler>, which the CRD's structural schema prunes (and kopf then warns of an
+    inconsistent patch on every create and update)."""
     namespace = namespace or ""  # TTSService is namespaced; kopf types it optional
     started = time.perf_counter()
     try:
@@ -77,7 +79,6 @@ def reconcile_children(body: kopf.Body, name: str, namespace: str | None, spec: 
     changed = {k: v for k, v in outcome.items() if v != "unchanged"}
     if changed:
         logger.info("children: %s", ", ".join(f"{k} {v}" for k, v in changed.items()))
-    return changed
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)

@@ -1,4 +1,5 @@
-"""KMock's KubernetesEmulator, served over HTTP on 127.0.0.1 from a background thread.
+"""KMock's KubernetesEmulator, served over HTTP on 127.0.0.1 from a background thread, for the
+e2e loop tier only (tests/e2e), until it moves onto the local cluster too.
 
 `ApiServer` extends the emulator, in the tests only, with what a real API server (and
 its garbage collector) does and KMock does not; nothing else is changed:
@@ -292,7 +293,7 @@ class EmulatorThread:
             await self._stop.wait()
 
 
-if __name__ == "__main__":  # `python -m tests.operator.emulator`: serve until stdin closes
+if __name__ == "__main__":  # `python -m tests.e2e.emulator`: serve until stdin closes
     import sys
 
     emulator = EmulatorThread().start()
