@@ -1,1 +1,1 @@
-"""Development and test support (local cluster, ...): imported by tests/, bench/ and the playground, never by the operator or the worker."""
+"""Development and test support: for tests/, bench/ and the playground; never shipped."""

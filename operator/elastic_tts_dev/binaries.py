@@ -179,9 +179,11 @@ def version_ldflags(versions: dict[str, str]) -> str:
     return " ".join(flags)
 
 
+GO_ELSEWHERE = (Path("/usr/local/go/bin/go"),)  # where the official tarball puts it
+
+
 def go_binary(wanted: str) -> str:
-    found = shutil.which("go") or next(
-        (str(p) for p in (Path("/usr/local/go/bin/go"),) if p.is_file()), None)
+    found = shutil.which("go") or next((str(p) for p in GO_ELSEWHERE if p.is_file()), None)
     if found is None:
         raise BuildError(GO_MISSING.format(wanted=wanted))
     return found

@@ -60,6 +60,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -327,17 +328,21 @@ class LocalCluster:
             f"--server-address=127.0.0.1:{kwok_port}",
             "--node-lease-duration-seconds=40", "--cidr=10.244.0.0/16",
         ])
+        def healthy(url: str) -> bool:
+            with urllib.request.urlopen(url, context=context, timeout=5) as answer:
+                return bool(answer.read() == b"ok")
+
         for name, port in (("kube-controller-manager", kcm_port),
                            ("kube-scheduler", scheduler_port)):
-            wait_until(f"{name} /healthz", lambda p=port: urllib.request.urlopen(
-                f"https://127.0.0.1:{p}/healthz", context=context, timeout=5).read() == b"ok",
-                60, every=0.5, alive=self._dead)
+            url = f"https://127.0.0.1:{port}/healthz"
+            wait_until(f"{name} /healthz", partial(healthy, url), 60, every=0.5,
+                       alive=self._dead)
         wait_until("kwok /healthz", lambda: urllib.request.urlopen(
             f"http://127.0.0.1:{kwok_port}/healthz", timeout=5).status == 200,
             60, every=0.5, alive=self._dead)
         # Pods need their namespace's ServiceAccount, which a controller creates.
-        wait_until("the default ServiceAccount", lambda: self._core().read_namespaced_service_account(
-            "default", "default"), 60, alive=self._dead)
+        wait_until("the default ServiceAccount", lambda: self._core()
+                   .read_namespaced_service_account("default", "default"), 60, alive=self._dead)
 
     # -- clients ----------------------------------------------------------------------
 
@@ -346,7 +351,8 @@ class LocalCluster:
         """A `kubernetes.client.ApiClient` with the admin identity."""
         if self._api is None:
             from kubernetes import config
-            self._api = config.new_client_from_config(config_file=str(self.kubeconfig))
+            self._api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=str(self.kubeconfig))
         return self._api
 
     def _core(self) -> Any:
@@ -403,7 +409,7 @@ class LocalCluster:
                 try:
                     core.read_namespace(name)
                 except ApiException as exc:
-                    return exc.status == 404
+                    return bool(exc.status == 404)
                 return False
             wait_until(f"namespace {name} deleted", gone, 120, every=0.5)
 
@@ -442,8 +448,8 @@ class LocalCluster:
         for index, name in enumerate(names):
             core.create_node(pool.node(name, index))
         for name in names:
-            wait_until(f"node {name} Ready", lambda n=name: _node_ready(
-                core.read_node(n)), 60, alive=self._dead)
+            wait_until(f"node {name} Ready", partial(_node_ready, core, name), 60,
+                       alive=self._dead)
         return names
 
     def delete_nodes(self, names: Iterable[str]) -> None:
@@ -501,25 +507,28 @@ class LocalCluster:
     # -- observing --------------------------------------------------------------------
 
     def audit_events(self, user: str | None = None) -> list[dict[str, Any]]:
-        """The audit log's completed requests (the Metadata level: who, verb, resource,
-        response code), optionally only those of one user."""
+        """The audit log's answered requests (the Metadata level: who, verb, resource,
+        response code), optionally only those of one user: each request once, when it
+        completed, and a watch already when its stream started (it may never end)."""
         if not self.audit_log.exists():
             return []
-        events = []
+        events: dict[str, dict[str, Any]] = {}  # by auditID: the first answer
         with open(self.audit_log, encoding="utf-8") as log:
             for line in log:
                 try:
                     event = json.loads(line)
                 except ValueError:
                     continue  # a line being written right now
-                if event.get("stage") != "ResponseComplete":
+                if event.get("stage") not in ("ResponseStarted", "ResponseComplete"):
                     continue
-                if user is None or event.get("user", {}).get("username") == user:
-                    events.append(event)
-        return events
+                if user is not None and event.get("user", {}).get("username") != user:
+                    continue
+                events.setdefault(event.get("auditID", ""), event)
+        return list(events.values())
 
 
-def _node_ready(node: Any) -> bool:
+def _node_ready(core: Any, name: str) -> bool:
+    node = core.read_node(name)
     return any(c.type == "Ready" and c.status == "True"
                for c in (node.status.conditions or []))
 

@@ -10,6 +10,7 @@ they should (the main thread, in tests and the command line).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -65,8 +66,6 @@ class Child:
 
     def kill(self) -> None:
         """SIGKILL the process group at once (a crash, as far as the child can tell)."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(10)

@@ -58,3 +58,17 @@ def test_values_and_examples_name_the_published_images() -> None:
         "ghcr.io/elastic-tts/worker-cpu",
     }
     assert any("worker-gpu" in i for i in images) and any("worker-cpu" in i for i in images)
+
+
+def test_the_image_does_not_ship_the_development_package() -> None:
+    """elastic_tts_dev (the local test cluster) must not reach the image: no COPY of the
+    build context that would bring operator/elastic_tts_dev along."""
+    sources = []
+    for line in DOCKERFILE.read_text("utf-8").splitlines():
+        parts = line.split()
+        if parts[:1] == ["COPY"] and not any(p.startswith("--from") for p in parts):
+            sources += [p.rstrip("/") for p in parts[1:-1] if not p.startswith("--")]
+    assert "operator/elastic_tts" in sources
+    dev = "operator/elastic_tts_dev"
+    assert not [s for s in sources if s in (".", dev) or dev.startswith(f"{s}/")
+                or s.startswith(dev)], sources

@@ -1,7 +1,8 @@
 """The real-cluster tier's fixtures: one local cluster per test session (upstream etcd,
 kube-apiserver, kube-controller-manager, kube-scheduler and kwok, `elastic_tts_dev.cluster`),
 the chart installed into it by the real helm as the README says, the operator's own
-identity (a TokenRequest token for the chart's ServiceAccount), and a namespace per test.
+identity (a TokenRequest token for the chart's ServiceAccount), a namespace per test,
+and a real Prometheus scraping a test-driven exporter (per module).
 
 Missing binaries fail the tests with the command that builds them; nothing is skipped.
 """
@@ -23,6 +24,7 @@ from elastic_tts.adapters.kube import PykubeCluster
 from elastic_tts_dev.binaries import BuildError, find
 from elastic_tts_dev.cluster import LocalCluster
 from elastic_tts_dev.operator import OperatorProcess
+from tests.operator.prom import Exporter, Prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "elastic-tts"
@@ -128,3 +130,17 @@ def start_operator(installed: Installation, namespace: str, tmp_path: Path
     refused = forbidden_since(installed, since)
     if refused:
         pytest.fail("the API server refused the operator (chart RBAC):\n" + "\n".join(refused))
+
+
+@pytest.fixture(scope="module")
+def exporter() -> Iterator[Exporter]:
+    exp = Exporter()
+    yield exp
+    exp.close()
+
+
+@pytest.fixture(scope="module")
+def prometheus(exporter: Exporter) -> Iterator[Prometheus]:
+    prom = Prometheus(exporter.port)
+    yield prom
+    prom.close()

@@ -1,21 +1,32 @@
-"""The CRD schema and the spec model accept and refuse the same TTSService specs.
+"""The API server (with the CRD in the tree) and the spec model accept and refuse the
+same TTSService specs.
 
-Every example and every valid variant passes both; every invalid variant is refused by
-both, and the model's message names the field. The few rules only the operator can check
-(a map key has no schema; IANA names and cron values are beyond OpenAPI) are a table of
-their own, so that any change to that boundary shows up here.
+The CRD's verdict is the real API server's, on the local cluster: a dry-run create with
+kubectl's strict field validation, so its OpenAPI validation, defaulting and CEL rules
+decide. Every example and every valid variant passes both; every invalid variant is
+refused by both, the server naming the field (or the object holding it) and the model's
+message naming the field. The few rules only the operator can check (a map key has no
+schema; IANA names and cron values are beyond OpenAPI) are a table of their own, so that
+any change to that boundary shows up here.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from elastic_tts.policy.spec import SpecError, parse_spec
-from tests.crd import crd_files, structural
+from elastic_tts_dev.cluster import LocalCluster
+from tests.cluster.fixtures import Installation
+from tests.crd import crd_files
+from tests.crd.apiserver import ApiServerValidator, Verdict, related
 
 DELETE = object()
 
@@ -44,8 +55,21 @@ def window(name: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "start": "0 9 * * 1-5", "duration": "1h", **extra}
 
 
-def crd_verdict(resource: dict[str, Any]) -> list[str]:
-    return structural.validate(crd_files.root_schema(), resource)
+@pytest.fixture(scope="module")
+def server(installed: Installation, local_cluster: LocalCluster
+           ) -> Iterator[ApiServerValidator]:
+    """The API server, serving exactly the CRD in crds/ (the chart installed its copy)."""
+    served = json.loads(local_cluster.kubectl(
+        "get", "crd", crd_files.crd()["metadata"]["name"], "-o", "json").stdout)
+    assert served["spec"]["versions"] == json.loads(json.dumps(crd_files.crd()["spec"][
+        "versions"])), "the installed CRD is not crds/ttsservice.yaml: run `make manifests`"
+    namespace = local_cluster.create_namespace("crd-agreement")
+    yield ApiServerValidator(local_cluster.api, namespace)
+    local_cluster.delete_namespace(namespace)
+
+
+def crd_verdict(server: ApiServerValidator, resource: dict[str, Any]) -> list[str]:
+    return server.verdict(resource).messages
 
 
 def model_verdict(resource: dict[str, Any]) -> list[str]:
@@ -263,40 +287,81 @@ MODEL_ONLY = {
 
 
 @pytest.mark.parametrize("path", crd_files.EXAMPLES, ids=lambda p: p.name)
-def test_examples_are_valid_for_both(path: Path) -> None:
+def test_examples_are_valid_for_both(server: ApiServerValidator, path: Path) -> None:
     resource = crd_files.load_example(path)
-    assert crd_verdict(resource) == []
+    assert crd_verdict(server, resource) == []
     assert model_verdict(resource) == []
 
 
 @pytest.mark.parametrize("resource", VALID.values(), ids=VALID.keys())
-def test_valid_variants_are_valid_for_both(resource: dict[str, Any]) -> None:
-    assert crd_verdict(resource) == []
+def test_valid_variants_are_valid_for_both(server: ApiServerValidator,
+                                           resource: dict[str, Any]) -> None:
+    assert crd_verdict(server, resource) == []
     assert model_verdict(resource) == []
 
 
+def model_paths(problems: list[str]) -> list[str]:
+    return [p.split(": ", 1)[0] for p in problems]
+
+
 @pytest.mark.parametrize(("resource", "names"), INVALID.values(), ids=INVALID.keys())
-def test_invalid_variants_are_refused_by_both(resource: dict[str, Any], names: str) -> None:
-    assert crd_verdict(resource), "the CRD accepts what the model refuses"
+def test_invalid_variants_are_refused_by_both(server: ApiServerValidator,
+                                              resource: dict[str, Any], names: str) -> None:
+    verdict = server.verdict(resource)
+    assert verdict.problems, "the API server accepts what the model refuses"
     problems = model_verdict(resource)
     assert any(names in p for p in problems), problems
+    assert any(related(where, path) for where, _ in verdict.problems
+               for path in model_paths(problems)), (verdict.messages, problems)
 
 
 @pytest.mark.parametrize(("resource", "names"), MODEL_ONLY.values(), ids=MODEL_ONLY.keys())
-def test_operator_only_rules_stay_operator_only(resource: dict[str, Any], names: str) -> None:
-    assert crd_verdict(resource) == []
+def test_operator_only_rules_stay_operator_only(server: ApiServerValidator,
+                                                resource: dict[str, Any], names: str) -> None:
+    assert crd_verdict(server, resource) == []
     assert any(names in p for p in model_verdict(resource))
 
 
-def test_every_cel_rule_refuses_at_least_one_invalid_variant() -> None:
-    failing = {
-        message
-        for resource, _ in INVALID.values()
-        for message in structural.cel_errors(
-            crd_files.root_schema(), structural.apply_defaults(crd_files.root_schema(), resource)
-        )
-    }
-    for rule in structural.cel_rules(crd_files.root_schema()):
+def test_kubectl_shows_the_field_of_every_refusal(
+        server: ApiServerValidator, local_cluster: LocalCluster) -> None:
+    """What a user sees: `kubectl apply` (a server-side dry run) of every invalid
+    variant at once prints, for each, the field path the API server named."""
+    named = {}
+    for index, resource in enumerate(INVALID_RESOURCES):
+        named[f"invalid-{index}"] = copy.deepcopy(resource)
+        named[f"invalid-{index}"]["metadata"]["name"] = f"invalid-{index}"
+    done = local_cluster.kubectl(
+        "apply", "--dry-run=server", "-n", server.namespace, "-f", "-", check=False,
+        input=yaml.safe_dump_all(named.values()))
+    assert done.returncode != 0
+    # One error per object, in order (strict decoding errors do not name the object).
+    errors = re.split(r"^Error from server ", done.stderr, flags=re.M)[1:]
+    assert len(errors) == len(named), done.stderr[-2000:]
+    for (name, resource), error in zip(named.items(), errors, strict=True):
+        assert f'"{name}"' in error or "strict decoding error" in error, error
+        fields = [where for where, _ in server.verdict(resource).problems if where]
+        assert any(f in error for f in fields), (name, fields, error)
+
+
+def cel_rules(schema: dict[str, Any]) -> list[dict[str, str]]:
+    """Every x-kubernetes-validations entry anywhere in the schema."""
+    found = list(schema.get("x-kubernetes-validations", []))
+    for sub in schema.get("properties", {}).values():
+        found += cel_rules(sub)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            found += cel_rules(schema[key])
+    return found
+
+
+INVALID_RESOURCES = [resource for resource, _ in INVALID.values()]
+
+
+def test_every_cel_rule_refuses_at_least_one_invalid_variant(
+        server: ApiServerValidator) -> None:
+    failing = {message for resource in INVALID_RESOURCES
+               for message in server.verdict(resource).messages}
+    for rule in cel_rules(crd_files.root_schema()):
         assert any(rule["message"] in m for m in failing), f"never exercised: {rule['rule']}"
 
 
@@ -305,15 +370,20 @@ def test_every_cel_rule_refuses_at_least_one_invalid_variant() -> None:
     [crd_files.load_example(p) for p in crd_files.EXAMPLES] + list(VALID.values()),
     ids=[p.name for p in crd_files.EXAMPLES] + list(VALID.keys()),
 )
-def test_schema_defaults_are_the_model_defaults(resource: dict[str, Any]) -> None:
+def test_schema_defaults_are_the_model_defaults(server: ApiServerValidator,
+                                                resource: dict[str, Any]) -> None:
     """What the API server stores after defaulting means the same spec to the model."""
-    defaulted = structural.apply_defaults(crd_files.root_schema(), resource)
-    assert parse_spec(defaulted) == parse_spec(resource)
+    verdict: Verdict = server.verdict(resource)
+    assert verdict.stored is not None, verdict.messages
+    assert parse_spec(verdict.stored) == parse_spec(resource)
 
 
-def test_defaulting_fills_every_section_of_the_minimal_example() -> None:
+def test_defaulting_fills_every_section_of_the_minimal_example(
+        server: ApiServerValidator) -> None:
     minimal = crd_files.load_example(crd_files.ROOT / "manifests/examples/minimal.yaml")
-    spec = structural.apply_defaults(crd_files.root_schema(), minimal)["spec"]
+    stored = server.verdict(minimal).stored
+    assert stored is not None
+    spec = stored["spec"]
     assert spec["scaling"]["prometheus"]["timeoutSeconds"] == 5
     assert spec["schedule"] == {"timezone": "UTC", "prewarm": True}
     assert spec["pools"]["cpu"]["capacityType"] == "on-demand"
