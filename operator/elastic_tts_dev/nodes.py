@@ -51,6 +51,7 @@ class NodePool:
     capacity_type: str = "on-demand"  # or "spot", as karpenter.sh/capacity-type says
     labels: Mapping[str, str] = field(default_factory=dict)
     taints: tuple[Mapping[str, str], ...] = ()
+    max_pods: int = 110  # the kubelet's default
 
     @property
     def gpu(self) -> bool:
@@ -91,7 +92,8 @@ class NodePool:
                            "karpenter.k8s.aws/instance-gpu-manufacturer": "nvidia",
                            "nvidia.com/gpu.present": "true"})
         labels.update(self.labels)
-        resources = {"cpu": str(kind.cpu), "memory": f"{kind.memory_gib}Gi", "pods": "110",
+        resources = {"cpu": str(kind.cpu), "memory": f"{kind.memory_gib}Gi",
+                     "pods": str(self.max_pods),
                      "ephemeral-storage": "100Gi"}
         if self.gpu:
             resources[GPU_RESOURCE] = str(kind.gpus)

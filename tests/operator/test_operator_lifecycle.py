@@ -69,6 +69,15 @@ def node_pool_of(local_cluster: LocalCluster, pod: dict[str, Any]) -> str:
     return node.strip()
 
 
+def running(start_operator: OperatorFactory, admin: PykubeCluster, namespace: str,
+            body: dict[str, Any]) -> None:
+    """An operator for the namespace, and the TTSService with its cpu pod Ready."""
+    start_operator(namespace)
+    admin.create(TTSSERVICES, namespace, body)
+    name = body["metadata"]["name"]
+    wait_for("a Ready cpu pod", lambda: ready_pods(admin, namespace, f"{name}-cpu"))
+
+
 def test_create_renders_children_that_the_scheduler_places_on_their_pools(
         start_operator: OperatorFactory, admin: PykubeCluster, namespace: str,
         prometheus: Prometheus, local_cluster: LocalCluster) -> None:
@@ -121,9 +130,7 @@ def test_create_renders_children_that_the_scheduler_places_on_their_pools(
 def test_spec_change_rolls_the_pods_but_leaves_replicas_to_the_executor(
         start_operator: OperatorFactory, admin: PykubeCluster, namespace: str,
         prometheus: Prometheus) -> None:
-    start_operator(namespace)
-    admin.create(TTSSERVICES, namespace, tts("roll", prometheus.url))
-    wait_for("a Ready cpu pod", lambda: ready_pods(admin, namespace, "roll-cpu"))
+    running(start_operator, admin, namespace, tts("roll", prometheus.url))
     admin.patch(TTSSERVICES, namespace, "roll",
                 {"spec": {"image": "ghcr.io/elastic-tts/worker:0.2.0"}})
 
@@ -261,9 +268,7 @@ def test_liveness_and_the_operators_own_metrics(
 def test_delete_cascades_through_the_garbage_collector(
         start_operator: OperatorFactory, admin: PykubeCluster, namespace: str,
         prometheus: Prometheus) -> None:
-    start_operator(namespace)
-    admin.create(TTSSERVICES, namespace, tts("doomed", prometheus.url))
-    wait_for("a Ready cpu pod", lambda: ready_pods(admin, namespace, "doomed-cpu"))
+    running(start_operator, admin, namespace, tts("doomed", prometheus.url))
     wait_for("the PDB", lambda: admin.get(PDBS, namespace, "doomed"))
     admin.delete(TTSSERVICES, namespace, "doomed")
     # No finalizer: the TTSService goes at once, and kube-controller-manager's garbage

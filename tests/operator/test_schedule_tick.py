@@ -52,25 +52,26 @@ def test_shutdown_window_reaches_zero_and_peak_is_prewarmed(
     ref = ServiceRef("clock", namespace, 1)
 
     def tick(now: float) -> Any:
-        body = cluster.get(TTSSERVICES, namespace, "clock") or {}
+        # The body as kopf would hand it over from its watch (the test reads it as admin).
+        body = admin.get(TTSSERVICES, namespace, "clock") or {}
         result = ticker.tick(ref, body["spec"], body.get("status") or {}, now,
                              lambda objs: kopf.adopt(objs, owner=body))
         ticker.write_status(ref, body.get("status") or {}, result.status)
         return result
 
     daytime = tick(at("2026-11-23T07:00:00+08:00"))  # Monday, between the windows
-    assert replicas(cluster, namespace, "clock-cpu") == 1  # cpu floor
+    assert replicas(admin, namespace, "clock-cpu") == 1  # cpu floor
     assert daytime.decision.window is None
 
     night = tick(at("2026-11-23T02:00:00+08:00"))
     assert night.decision.mode == "shutdown"
-    assert replicas(cluster, namespace, "clock-cpu") == 0
-    assert replicas(cluster, namespace, "clock-gpu") == 0
+    assert replicas(admin, namespace, "clock-cpu") == 0
+    assert replicas(admin, namespace, "clock-gpu") == 0
     assert [e.reason for e in night.events if e.reason == "ScheduleWindowOpened"]
     assert "night" in next(e.message for e in night.events
                            if e.reason == "ScheduleWindowOpened")
-    assert (cluster.get(TTSSERVICES, namespace, "clock") or {})["status"]["mode"] == "shutdown"
+    assert (admin.get(TTSSERVICES, namespace, "clock") or {})["status"]["mode"] == "shutdown"
 
     early = tick(at("2026-11-23T08:58:30+08:00"))  # 90 s before peak, GPU cold start 120 s
-    assert replicas(cluster, namespace, "clock-gpu") == 2
+    assert replicas(admin, namespace, "clock-gpu") == 2
     assert "prewarming gpu" in early.decision.reason
