@@ -81,7 +81,7 @@ CONTROLLERS = (
     "pod-garbage-collector-controller", "namespace-controller",
     "root-ca-certificate-publisher-controller",
 )
-SERVICE_RANGE = "10.0.0.0/24"
+SERVICE_RANGE = "10.96.0.0/12"  # kubeadm's default: room for every Service
 POD_DELETE_STAGE = Path(__file__).with_name("kwok-pod-delete.yaml")
 TERMINATION_SECONDS = 3.0  # what POD_DELETE_STAGE says
 ADMIN_USER = "elastic-tts-admin"

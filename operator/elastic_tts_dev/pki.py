@@ -22,7 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 VALIDITY = datetime.timedelta(days=2)
 SERVING_NAMES = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                  "kubernetes.default.svc.cluster.local")
-SERVING_IPS = ("127.0.0.1", "10.0.0.1")  # loopback, and the first IP of the service range
+SERVING_IPS = ("127.0.0.1", "10.96.0.1")  # loopback, and the first IP of the service range
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,7 @@ def test_prometheus_outage_holds_replicas_and_sets_the_condition(
     held = wait_for("gpu up", lambda: (replicas(admin, namespace, "dark-gpu") or 0) >= 3
                     and replicas(admin, namespace, "dark-gpu"), timeout=40)
     cpu = replicas(admin, namespace, "dark-cpu")
+    assert not events(admin, namespace, "dark", "MetricsUnavailable")  # none while it answers
     prometheus.stop()
     try:
         def metrics_condition() -> dict[str, Any] | None:

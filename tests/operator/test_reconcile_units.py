@@ -114,3 +114,25 @@ def test_child_names_must_fit_a_dns_label() -> None:
 def test_rendering_never_sets_replicas() -> None:
     for child in render_children("tts", SPEC):
         assert "replicas" not in child.get("spec", {})
+
+
+@pytest.mark.parametrize(("before", "after", "kind", "to", "flipped"), [
+    # A first tick with healthy conditions announces nothing (it used to announce
+    # MetricsUnavailable and SpotFallback, with the healthy messages, on every first tick).
+    (None, {"MetricsAvailable": "True"}, "MetricsAvailable", False, False),
+    (None, {"SpotFallback": "False"}, "SpotFallback", True, False),
+    (None, {"SpotFallback": "False"}, "SpotFallback", False, False),
+    # A condition seen for the first time flips only into its unhealthy state.
+    (None, {"MetricsAvailable": "False"}, "MetricsAvailable", False, True),
+    (None, {"SpotFallback": "True"}, "SpotFallback", True, True),
+    ({"SpotFallback": "True"}, {"SpotFallback": "False"}, "SpotFallback", False, True),
+    ({"SpotFallback": "True"}, {"SpotFallback": "True"}, "SpotFallback", True, False),
+])
+def test_condition_flips(before: dict[str, str] | None, after: dict[str, str], kind: str,
+                         to: bool, flipped: bool) -> None:
+    from elastic_tts.reconcile.status import flipped_to
+
+    def conditions(states: dict[str, str] | None) -> list[dict[str, str]] | None:
+        return None if states is None else [{"type": k, "status": v} for k, v in states.items()]
+
+    assert flipped_to(conditions(before), conditions(after), kind, to) is flipped

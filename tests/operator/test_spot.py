@@ -109,6 +109,7 @@ def test_spot_interruption_falls_back_and_returns(
                        timeout=40)
     wait_for("steady before the reclaim", lambda: (condition(
         admin, namespace, "reclaim", "Ready") or {}).get("status") == "True", timeout=40)
+    assert not events(admin, namespace, "reclaim", "SpotFallback")  # none while spot is fine
     victim = running[0]["spec"]["nodeName"]
 
     local_cluster.interrupt_node(victim, notice=20)

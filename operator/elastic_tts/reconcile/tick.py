@@ -256,14 +256,14 @@ class Ticker:
                 changes: list[ScaleChange]) -> list[Event]:
         events = scale_events(changes, decision.reason)
         before, after = old.get("conditions"), new["conditions"]
-        if flipped_to(before, reasons.METRICS_AVAILABLE, False):
+        if flipped_to(before, after, reasons.METRICS_AVAILABLE, False):
             message = next(c["message"] for c in after
                            if c["type"] == reasons.METRICS_AVAILABLE)
             events.append(Event("Warning", reasons.METRICS_UNAVAILABLE, message))
-        if flipped_to(before, reasons.SPOT_FALLBACK, True):
+        if flipped_to(before, after, reasons.SPOT_FALLBACK, True):
             message = next(c["message"] for c in after if c["type"] == reasons.SPOT_FALLBACK)
             events.append(Event("Warning", reasons.SPOT_FALLBACK_EVENT, message))
-        elif flipped_to(before, reasons.SPOT_FALLBACK, False):
+        elif flipped_to(before, after, reasons.SPOT_FALLBACK, False):
             events.append(Event("Normal", reasons.SPOT_RECOVERED, "spot pools healthy again"))
         if decision.window is not None and decision.window != old.get("window"):
             events.append(Event("Normal", reasons.SCHEDULE_WINDOW_OPENED,
