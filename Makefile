@@ -76,8 +76,8 @@ worker: system-deps venv
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
 
-# Regenerate what is copied or rendered from one source: the chart's CRD copy,
-# manifests/install.yaml and the worker PodMonitor (tests/chart checks they are current).
+# Regenerate what is derived from one source: the CRD and the TTSService reference (from
+# the spec model), their copies and renderings, the example defaults (tests check them).
 .PHONY: manifests
 manifests: venv
-	$(BIN)/python manifests/generate.py
+	$(BIN)/python -m elastic_tts_dev.generate

@@ -199,9 +199,9 @@ def route_weights(spec: TTSServiceSpec, ready: Mapping[str, int]) -> dict[str, i
 def render_route(name: str, spec: TTSServiceSpec, weights: Mapping[str, int]) -> Manifest:
     routing = spec.routing
     parent: dict[str, Any] = {"group": "gateway.networking.k8s.io", "kind": "Gateway",
-                              "name": routing.gateway_name}
-    if routing.gateway_namespace:
-        parent["namespace"] = routing.gateway_namespace
+                              "name": routing.gateway_ref.name if routing.gateway_ref else None}
+    if routing.gateway_ref and routing.gateway_ref.namespace:
+        parent["namespace"] = routing.gateway_ref.namespace
     route_spec: dict[str, Any] = {
         "parentRefs": [parent],
         "rules": [{

@@ -1,0 +1,1 @@
+"""Development and test support: never imported by the operator or the worker."""
