@@ -73,7 +73,7 @@ def describe(field: Field) -> str:
                                               for k, v in table.items()) + ".")
     if field.meta.key_pattern is not None:
         notes.append(f"Keys: {field.meta.key_doc}, at most {field.meta.key_max_length} "
-                     "characters (checked by the operator).")
+                     "characters.")
     if field.meta.check is not None:
         notes.append(f"The operator checks that it is {field.meta.check.doc}.")
     return " ".join(notes)
@@ -109,6 +109,8 @@ def _value_schema(field: Field, shape: Shape) -> Schema:
             out["minProperties"] = meta.min_items
         if meta.max_items is not None:
             out["maxProperties"] = meta.max_items
+        if meta.key_pattern is not None:
+            out["x-kubernetes-validations"] = [key_rule(field)]
         out["additionalProperties"] = _value_schema(field, shape.value)
         return out
     assert isinstance(shape, Scalar)
@@ -124,6 +126,14 @@ def _value_schema(field: Field, shape: Shape) -> Schema:
             out["pattern"] = meta.pattern
         return out
     return {"type": "integer" if shape.py is int else "number", **_bounds(field)}
+
+
+def key_rule(field: Field) -> Schema:
+    """A map key has no schema of its own, so its rule is CEL on the map."""
+    meta = field.meta
+    return {"rule": f"self.all(k, size(k) <= {meta.key_max_length} && "
+                    f"k.matches('{meta.key_pattern}'))",
+            "message": f"{meta.key_doc}, at most {meta.key_max_length} characters"}
 
 
 def _bounds(field: Field) -> Schema:

@@ -126,6 +126,9 @@ def _rules(cls: type, path: str) -> list[str]:
     for section, record in _sections(cls, path):
         for rule in rules_of(record):
             lines.append(f"- `{section}`: {rule.cel(record)['message']}.")
+        for field in fields_of(record):
+            if field.meta.key_pattern is not None:
+                lines.append(f"- `{section}.{field.name}`: {crd.key_rule(field)['message']}.")
     for rule in crd.spec_schema()["x-kubernetes-validations"][len(rules_of(cls)):]:
         lines.append(f"- `spec`: {rule['message']}.")
     return lines
@@ -136,10 +139,6 @@ def _operator_only() -> list[str]:
     for section, record in _sections(TTSServiceSpec, "spec"):
         for field in fields_of(record):
             where = f"`{section}.{field.name}`"
-            if field.meta.key_pattern is not None:
-                lines.append(f"- {where} keys: {field.meta.key_doc}, at most "
-                             f"{field.meta.key_max_length} characters (a map key has no "
-                             "schema).")
             if field.meta.check is not None:
                 lines.append(f"- {where}: {field.meta.check.doc}.")
             if isinstance(field.shape, Duration):
