@@ -2,7 +2,7 @@
 
 For N = 50, 200, 500: every service gets its children (2 Deployments with one Ready pod
 each, Service, PDB) and load series in a real Prometheus; then one full round of ticks
-runs, as the daemons would within one interval: observe (2 lists + 3 PromQL queries),
+runs, as the daemons would within one interval: observe (2 lists + 2 PromQL queries),
 decide, apply, write status. Printed per N: median wall time and CPU time of one
 service's tick, the round's total CPU (what must fit in one core per interval), and the
 operator process's RSS (the emulator runs in its own process, and is not counted).
@@ -21,21 +21,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import kopf
+
+import elastic_tts.handlers  # noqa: F401  (the operator's full import footprint)
+from elastic_tts.adapters.kube import PykubeCluster
+from elastic_tts.adapters.prometheus import PrometheusLoadSource
+from elastic_tts.policy import parse_spec
+from elastic_tts.reconcile.children import ensure_children
+from elastic_tts.reconcile.kinds import PODS, TTSSERVICES
+from elastic_tts.reconcile.render import render_children
+from elastic_tts.reconcile.tick import ServiceRef, Ticker, TickSettings
+from elastic_tts_dev.prometheus import Exporter, Prometheus
+from elastic_tts_dev.specs import CPU, GPU, tts
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import kopf  # noqa: E402
-
-import elastic_tts.handlers  # noqa: E402,F401  (the operator's full import footprint)
-from elastic_tts.adapters.kube import PykubeCluster  # noqa: E402
-from elastic_tts.adapters.prometheus import PrometheusMetrics  # noqa: E402
-from elastic_tts.reconcile.children import ensure_children  # noqa: E402
-from elastic_tts.reconcile.kinds import PODS, TTSSERVICES  # noqa: E402
-from elastic_tts.reconcile.render import render_children  # noqa: E402
-from elastic_tts.reconcile.tick import ServiceRef, Ticker, TickSettings, parse_spec  # noqa: E402
-from tests.operator.prom import Exporter, Prometheus  # noqa: E402
-from tests.operator.specs import CPU, GPU, tts  # noqa: E402
-
 SIZES = (50, 200, 500)
 INTERVAL = 15.0
 CONCURRENCY = 16
@@ -49,7 +48,7 @@ def rss_mb() -> float:
 
 
 def start_emulator() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.operator.emulator"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "elastic_tts_dev.emulator"], cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     return proc, proc.stdout.readline().strip()
@@ -59,12 +58,12 @@ def populate(cluster: PykubeCluster, ns: str, n: int, prom_url: str,
              exporter: Exporter) -> None:
     for i in range(n):
         name = f"svc-{i:03d}"
-        exporter.set_load(name, "cpu", 10 + (i % 7) * 40)
+        exporter.set_load(name, "cpu", 10 + (i % 7) * 40, namespace=ns)
         owner = cluster.create(TTSSERVICES, ns, tts(name, prom_url, pools={"gpu": GPU,
                                                                           "cpu": CPU}))
-        spec = parse_spec(name, owner["spec"])
+        spec = parse_spec(owner)
         ensure_children(cluster, ns, name, render_children(name, spec),
-                        lambda objs, o=owner: kopf.adopt(objs, owner=o), prune_kinds=())
+                        lambda objs, o=owner: kopf.adopt(objs, owner=o))
         for pool in ("gpu", "cpu"):
             cluster.create(PODS, ns, {
                 "apiVersion": "v1", "kind": "Pod",
@@ -105,7 +104,7 @@ def concurrent_round(ticker: Ticker, cluster: PykubeCluster, ns: str, n: int) ->
 
 
 def main() -> int:
-    exporter = Exporter()
+    exporter = Exporter("bench")
     prometheus = Prometheus(exporter.port)
     print("operator tick cost (KMock API server over HTTP, real Prometheus)")
     # One core for the operator, the other for the emulator, as the goal says "one core".
@@ -129,7 +128,7 @@ def main() -> int:
                 ns = f"bench-{n}"
                 populate(cluster, ns, n, prometheus.url, exporter)
                 time.sleep(3)  # a few scrapes, so the queries return series
-                ticker = Ticker(cluster, PrometheusMetrics(), TickSettings())
+                ticker = Ticker(cluster, PrometheusLoadSource(), TickSettings())
                 one_round(ticker, cluster, ns, n)  # warm: first status write is the largest
                 walls, cpus = one_round(ticker, cluster, ns, n)
                 overlapped = concurrent_round(ticker, cluster, ns, n)

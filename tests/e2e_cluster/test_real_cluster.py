@@ -35,8 +35,8 @@ def namespace() -> Iterator[str]:
 def test_create_shape_status_and_delete(namespace: str) -> None:
     from elastic_tts.adapters.kube import PykubeCluster
     from elastic_tts.reconcile.kinds import DEPLOYMENTS, PDBS, SERVICES, TTSSERVICES
+    from elastic_tts_dev.specs import tts
     from tests.operator.cluster import OperatorThread, wait_for
-    from tests.operator.specs import tts
 
     cluster = PykubeCluster.from_env()
     operator = OperatorThread(namespace).start()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from elastic_tts.adapters.kube import PykubeCluster
-from elastic_tts.handlers import operator_task, runtime
+from elastic_tts.handlers import operator_task
 from elastic_tts.reconcile.kinds import DEPLOYMENTS, PODS, POOL_LABEL, SERVICE_LABEL
 from elastic_tts.reconcile.tick import TickSettings
 
@@ -117,7 +117,6 @@ class OperatorThread:
         self._thread = threading.Thread(target=self._run, name="operator", daemon=True)
 
     def start(self) -> OperatorThread:
-        runtime.configure(self.settings)  # a fresh Ticker: nothing carried in-process
         self._thread.start()
         if not self._ready.wait(30):
             raise RuntimeError(f"operator did not start within 30 s: {self._error!r}")
@@ -133,7 +132,7 @@ class OperatorThread:
         try:
             asyncio.run(operator_task(
                 namespaces=[self.namespace], standalone=True,
-                liveness_endpoint=self.liveness_endpoint,
+                liveness_endpoint=self.liveness_endpoint, settings=self.settings,
                 stop_flag=self._stop, ready_flag=self._ready))
         except BaseException as exc:  # surfaced by start() or the test's assertions
             self._error = exc

@@ -12,9 +12,9 @@ import pykube
 import pytest
 
 from elastic_tts.adapters.kube import PykubeCluster
+from elastic_tts_dev.emulator import EmulatorThread
+from elastic_tts_dev.prometheus import Exporter, Prometheus
 from tests.operator.cluster import FakeKubelet
-from tests.operator.emulator import EmulatorThread
-from tests.operator.prom import Exporter, Prometheus
 
 OPERATOR_TOKEN = "operator-token"
 TESTER_TOKEN = "tester-token"
@@ -68,8 +68,8 @@ def kubelet(cluster: PykubeCluster, namespace: str) -> Iterator[FakeKubelet]:
 
 
 @pytest.fixture(scope="module")
-def exporter() -> Iterator[Exporter]:
-    exp = Exporter()
+def exporter(namespace: str) -> Iterator[Exporter]:
+    exp = Exporter(namespace)
     yield exp
     exp.close()
 

@@ -10,8 +10,8 @@ import pytest
 import requests
 import yaml
 
-from elastic_tts import operator_metrics
 from elastic_tts.adapters.kube import PykubeCluster
+from elastic_tts.handlers import metrics as operator_metrics
 from elastic_tts.reconcile.kinds import (
     DEPLOYMENTS,
     HTTPROUTES,
@@ -20,12 +20,13 @@ from elastic_tts.reconcile.kinds import (
     TTSSERVICES,
 )
 from elastic_tts.reconcile.ports import Kind
+from elastic_tts_dev.processes import free_port
+from elastic_tts_dev.prometheus import Exporter, Prometheus
+from elastic_tts_dev.specs import GPU, SPOT, tts
 from tests.crd import crd_files, structural
 from tests.crd.crd_files import ROOT
 from tests.operator.cluster import FakeKubelet, OperatorThread, wait_for
 from tests.operator.conftest import OPERATOR_TOKEN
-from tests.operator.prom import Exporter, Prometheus, free_port
-from tests.operator.specs import GPU, SPOT, tts
 
 EVENTS = Kind("v1", "events", "Event")
 

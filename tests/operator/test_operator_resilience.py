@@ -10,10 +10,10 @@ import pytest
 
 from elastic_tts.adapters.kube import PykubeCluster
 from elastic_tts.reconcile.kinds import TTSSERVICES
+from elastic_tts_dev.emulator import EmulatorThread
+from elastic_tts_dev.prometheus import Exporter, Prometheus
+from elastic_tts_dev.specs import tts
 from tests.operator.cluster import FakeKubelet, OperatorThread, wait_for
-from tests.operator.emulator import EmulatorThread
-from tests.operator.prom import Exporter, Prometheus
-from tests.operator.specs import tts
 from tests.operator.test_operator_lifecycle import condition, events, replicas
 
 

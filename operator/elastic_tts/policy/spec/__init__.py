@@ -23,6 +23,7 @@ from elastic_tts.policy.spec.model import (
     TTSServiceSpec,
     Window,
     WindowMode,
+    pool_child_name,
 )
 from elastic_tts.policy.spec.parse import SpecError, load_spec, parse_spec
 
@@ -51,4 +52,5 @@ __all__ = [
     "WindowMode",
     "load_spec",
     "parse_spec",
+    "pool_child_name",
 ]

@@ -44,9 +44,24 @@ MAX_POOLS = 12
 MAX_WINDOWS = 32
 MAX_REPLICAS = 1000
 POOL_NAME_MAX = 40  # leaves room for "<service>-<pool>" within the 63-character limit
+CHILD_NAME_LIMIT = 63  # a pool's Deployment and Service are named <service>-<pool>: DNS labels
 POOL_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"  # ASCII: it becomes part of child names
 HOUR = 3600.0
 DAY = 24 * HOUR
+
+
+def pool_child_name(service: str, pool: str) -> str:
+    """The Deployment (and, with routing, the per-pool Service) of one pool."""
+    return f"{service}-{pool}"
+
+
+def child_name_problems(service: str, pools: Mapping[str, object]) -> list[str]:
+    """Checked when the resource's name is known: every child name must fit."""
+    return [
+        f"metadata.name: {service!r} with pool {pool!r} makes child name "
+        f"{pool_child_name(service, pool)!r} longer than {CHILD_NAME_LIMIT} characters"
+        for pool in pools if len(pool_child_name(service, pool)) > CHILD_NAME_LIMIT
+    ]
 
 
 def _replicas(doc: str, default: int | None = None) -> Any:

@@ -34,7 +34,7 @@ from elastic_tts.policy.spec.fields import (
     rules_of,
     show,
 )
-from elastic_tts.policy.spec.model import TTSServiceSpec
+from elastic_tts.policy.spec.model import TTSServiceSpec, child_name_problems
 
 MAX_DEPTH = 32  # levels inside a pass-through object (affinity, resources, tolerations)
 MAX_FREE_VALUES = 10_000  # values inside one pass-through object
@@ -59,14 +59,19 @@ class _Context:
         return FAILED
 
 
-def parse_spec(data: object, path: str = "spec") -> TTSServiceSpec:
-    """Build a spec from a mapping: either the whole resource or just its ``spec``."""
+def parse_spec(data: object, path: str = "spec", *, name: str | None = None) -> TTSServiceSpec:
+    """Build a spec from a mapping: either the whole resource or just its ``spec``. With
+    the resource's ``name`` (given, or from its metadata), child names are checked too."""
     if not isinstance(data, Mapping):
         raise SpecError([f"{path}: must be a mapping, got {show(data)}"])
     if "spec" in data and ("kind" in data or "apiVersion" in data):
         kind = data.get("kind", "TTSService")
         if kind != "TTSService":
             raise SpecError([f"kind: expected TTSService, got {show(kind)}"])
+        metadata = data.get("metadata")
+        if name is None and isinstance(metadata, Mapping):
+            found = metadata.get("name")
+            name = found if isinstance(found, str) else None
         data = data["spec"]
         if not isinstance(data, Mapping):
             raise SpecError([f"{path}: must be a mapping, got {show(data)}"])
@@ -79,6 +84,8 @@ def parse_spec(data: object, path: str = "spec") -> TTSServiceSpec:
              if isinstance(f.shape, MapOf) and isinstance(data.get(f.name), Mapping)}
     context = _Context([], names)
     spec = _record(TTSServiceSpec, data, path, context)
+    if name is not None and spec is not FAILED:
+        context.problems += child_name_problems(name, spec.pools)
     if context.problems:
         raise SpecError(context.problems)
     assert isinstance(spec, TTSServiceSpec)

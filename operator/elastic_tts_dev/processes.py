@@ -1,10 +1,20 @@
-"""Stopping the processes tests start: the same clean-then-forceful way everywhere."""
+"""The processes tests and benchmarks start: a free loopback port for each, and the same
+clean-then-forceful stop everywhere."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+
+
+def free_port() -> int:
+    """A port nobody listens on now (helpers run tests side by side: never a fixed one)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def stop_gracefully(process: subprocess.Popen[bytes] | subprocess.Popen[str],

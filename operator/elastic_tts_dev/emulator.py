@@ -1,6 +1,6 @@
 """KMock's KubernetesEmulator, served over HTTP on 127.0.0.1 from a background thread.
 
-`ApiServer` extends the emulator, in the tests only, with what a real API server (and
+`ApiServer` extends the emulator, for tests and benchmarks only, with what a real API server (and
 its garbage collector) does and KMock does not; nothing else is changed:
 - metadata.name from generateName; metadata.uid, resourceVersion, creationTimestamp on
   create; resourceVersion on every write; metadata.generation bumped when spec
@@ -32,7 +32,7 @@ import aiohttp.web
 import kmock
 from kmock import action
 
-from tests.crd import crd_files
+from elastic_tts_dev import crd as ttsservice_crd
 
 _RV = itertools.count(1000)
 
@@ -222,9 +222,10 @@ class ApiServer(kmock.KubernetesEmulator):
 
 
 def register_ttsservice_crd(server: kmock.KubernetesEmulator) -> None:
-    """Serve the TTSService resource as crds/ttsservice.yaml declares it: group, served
-    versions, names, scope and subresources all come from the shipped CRD."""
-    crd = crd_files.crd()
+    """Serve the TTSService resource as its CRD declares it: group, served versions,
+    names, scope and subresources all come from the CRD (the one `make manifests` writes
+    to crds/, generated from the same model)."""
+    crd = ttsservice_crd.crd()
     names = crd["spec"]["names"]
     for version in crd["spec"]["versions"]:
         if not version.get("served"):
@@ -292,7 +293,7 @@ class EmulatorThread:
             await self._stop.wait()
 
 
-if __name__ == "__main__":  # `python -m tests.operator.emulator`: serve until stdin closes
+if __name__ == "__main__":  # `python -m elastic_tts_dev.emulator`: serve until stdin closes
     import sys
 
     emulator = EmulatorThread().start()
