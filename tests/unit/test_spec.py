@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from elastic_tts.commands.specfile import load_spec_file
 from elastic_tts.policy import SpecError, load_spec, parse_spec
-from elastic_tts.specfile import load_spec_file
 from tests.unit.specs import CPU, GPU, SPOT, three_pools
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "manifests" / "examples").glob("*.yaml"))
@@ -237,3 +237,13 @@ def test_not_a_ttsservice_is_one_line() -> None:
     # ...and this one, with no field of a TTSService, is told so once.
     assert len(error.value.problems) == 1
     assert error.value.problems[0].startswith("spec: not a TTSService spec")
+
+
+def test_spec_files_with_a_bom_or_too_large(tmp_path: Path) -> None:
+    bom = tmp_path / "bom.yaml"
+    bom.write_bytes(b"\xef\xbb\xbf" + (_CPU_YAML % "").encode())
+    assert load_spec_file(bom).pools["cpu"].throughput == 20
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("# " + "x" * (5 * 1024 * 1024))
+    with pytest.raises(SpecError, match="larger than 4 MiB"):
+        load_spec_file(huge)

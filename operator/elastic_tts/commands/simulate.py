@@ -82,7 +82,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         if exc.name not in ("numpy", "matplotlib", "tqdm"):
             raise
         return _fail(f"simulate needs {exc.name}: pip install 'elastic-tts[operator]'")
-    from elastic_tts.specfile import load_spec_file
+    from elastic_tts.commands.specfile import load_spec_file
 
     spec = load_spec_file(args.spec) if args.spec else default_spec()
     try:
