@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# `make demo` needs only the simulator: the core and its extra, not torch or the operator.
+DEMO_STAMP := $(VENV)/.installed-simulator-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 APT_PACKAGES := prometheus espeak-ng chromium sox
 # Binaries that show the Debian packages are in place (one per package).
 APT_PROBES   := prometheus espeak-ng chromium sox
@@ -22,7 +24,13 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[operator,worker,dev]'
+	$(BIN)/pip install -q -e '.[operator,simulator,worker,dev]'
+	touch $@
+
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[simulator]'
 	touch $@
 
 venv: $(STAMP)
@@ -65,7 +73,7 @@ bench: system-deps venv
 	$(BIN)/python bench/bench_worker.py
 	$(BIN)/python bench/bench_operator.py
 
-demo: venv
+demo: $(DEMO_STAMP)
 	$(BIN)/elastic-tts simulate --plot out/simulate.png
 	@echo "timeline PNG: $(CURDIR)/out/simulate.png"
 
