@@ -15,21 +15,7 @@ from typing import Any
 import yaml
 
 from elastic_tts.policy import durations
-from elastic_tts.policy.spec.fields import (
-    NON_BLANK,
-    Duration,
-    Enum,
-    Field,
-    Free,
-    ListOf,
-    MapOf,
-    Record,
-    Scalar,
-    Shape,
-    fields_of,
-    rules_of,
-    show,
-)
+from elastic_tts.policy.spec import fields as vocab
 from elastic_tts.policy.spec.model import TTSServiceSpec
 from elastic_tts.reconcile.kinds import GROUP, PLURAL, VERSION
 
@@ -38,22 +24,25 @@ STATUS_SCHEMA = Path(__file__).with_name("status-schema.yaml")
 KIND = "TTSService"
 SHORT_NAMES = ["tts"]
 
+
+def _column(name: str, kind: str, path: str, description: str | None = None) -> Schema:
+    column = {"name": name, "type": kind, "jsonPath": path}
+    return {**column, "description": description} if description else column
+
+
 PRINTER_COLUMNS = [
-    {"name": "Mode", "type": "string", "jsonPath": ".status.mode",
-     "description": "peak, off-peak, shutdown, cpu-only, fallback or paused"},
-    {"name": "GPU", "type": "integer", "jsonPath": ".status.replicas.gpu",
-     "description": "Desired replicas on GPU on-demand pools"},
-    {"name": "Spot", "type": "integer", "jsonPath": ".status.replicas.spot",
-     "description": "Desired replicas on spot pools"},
-    {"name": "CPU", "type": "integer", "jsonPath": ".status.replicas.cpu",
-     "description": "Desired replicas on CPU on-demand pools"},
-    {"name": "Load", "type": "number", "jsonPath": ".status.load.charactersPerSecond",
-     "description": "Observed load in characters per second"},
-    {"name": "Cost/h", "type": "number", "jsonPath": ".status.costPerHour",
-     "description": "Estimated cost per hour of the desired replicas"},
-    {"name": "Ready", "type": "string",
-     "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
-    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    _column("Mode", "string", ".status.mode",
+            "peak, off-peak, shutdown, cpu-only, fallback or paused"),
+    *(_column(name, "integer", f".status.replicas.{key}", f"Desired replicas on {pools}")
+      for name, key, pools in (("GPU", "gpu", "GPU on-demand pools"),
+                               ("Spot", "spot", "spot pools"),
+                               ("CPU", "cpu", "CPU on-demand pools"))),
+    _column("Load", "number", ".status.load.charactersPerSecond",
+            "Observed load in characters per second"),
+    _column("Cost/h", "number", ".status.costPerHour",
+            "Estimated cost per hour of the desired replicas"),
+    _column("Ready", "string", '.status.conditions[?(@.type=="Ready")].status'),
+    _column("Age", "date", ".metadata.creationTimestamp"),
 ]
 
 HEADER = """\
@@ -64,12 +53,12 @@ HEADER = """\
 """
 
 
-def describe(field: Field) -> str:
+def describe(field: vocab.Field) -> str:
     """The field's description, with what the schema itself cannot say."""
     notes = [field.meta.doc]
     if field.meta.default_by is not None:
         source, table = field.meta.default_by
-        notes.append("Default: " + ", ".join(f"{show(v)} for {source} {k}"
+        notes.append("Default: " + ", ".join(f"{vocab.show(v)} for {source} {k}"
                                               for k, v in table.items()) + ".")
     if field.meta.key_pattern is not None:
         notes.append(f"Keys: {field.meta.key_doc}, at most {field.meta.key_max_length} "
@@ -79,22 +68,22 @@ def describe(field: Field) -> str:
     return " ".join(notes)
 
 
-def _value_schema(field: Field, shape: Shape) -> Schema:
+def _value_schema(field: vocab.Field, shape: vocab.Shape) -> Schema:
     """The schema of a value of this shape; bounds and lengths apply to the values a
     collection holds."""
     meta = field.meta
-    if isinstance(shape, Record):
+    if isinstance(shape, vocab.Record):
         return record_schema(shape.cls)
-    if isinstance(shape, Enum):
+    if isinstance(shape, vocab.Enum):
         return {"type": "string", "enum": list(shape.values)}
-    if isinstance(shape, Free):
+    if isinstance(shape, vocab.Free):
         return {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    if isinstance(shape, Duration):
+    if isinstance(shape, vocab.Duration):
         out: Schema = {"x-kubernetes-int-or-string": True}
         out.update(_bounds(field))
         out.update({"maxLength": durations.MAX_LENGTH, "pattern": durations.PATTERN})
         return out
-    if isinstance(shape, ListOf):
+    if isinstance(shape, vocab.ListOf):
         out = {"type": "array"}
         if meta.max_items is not None:
             out["maxItems"] = meta.max_items
@@ -103,7 +92,7 @@ def _value_schema(field: Field, shape: Shape) -> Schema:
             out["x-kubernetes-list-map-keys"] = [meta.list_key]
         out["items"] = _value_schema(field, shape.item)
         return out
-    if isinstance(shape, MapOf):
+    if isinstance(shape, vocab.MapOf):
         out = {"type": "object"}
         if meta.min_items:
             out["minProperties"] = meta.min_items
@@ -113,12 +102,12 @@ def _value_schema(field: Field, shape: Shape) -> Schema:
             out["x-kubernetes-validations"] = [key_rule(field)]
         out["additionalProperties"] = _value_schema(field, shape.value)
         return out
-    assert isinstance(shape, Scalar)
+    assert isinstance(shape, vocab.Scalar)
     if shape.py is bool:
         return {"type": "boolean"}
     if shape.py is str:
         out = {"type": "string"}
-        if meta.pattern == NON_BLANK:
+        if meta.pattern == vocab.NON_BLANK:
             out["minLength"] = 1
         if meta.max_length is not None:
             out["maxLength"] = meta.max_length
@@ -128,7 +117,7 @@ def _value_schema(field: Field, shape: Shape) -> Schema:
     return {"type": "integer" if shape.py is int else "number", **_bounds(field)}
 
 
-def key_rule(field: Field) -> Schema:
+def key_rule(field: vocab.Field) -> Schema:
     """A map key has no schema of its own, so its rule is CEL on the map."""
     meta = field.meta
     return {"rule": f"self.all(k, size(k) <= {meta.key_max_length} && "
@@ -136,7 +125,7 @@ def key_rule(field: Field) -> Schema:
             "message": f"{meta.key_doc}, at most {meta.key_max_length} characters"}
 
 
-def _bounds(field: Field) -> Schema:
+def _bounds(field: vocab.Field) -> Schema:
     out: Schema = {}
     if field.meta.minimum is not None:
         out["minimum"] = number(field.meta.minimum)
@@ -152,12 +141,12 @@ def number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def _default(field: Field) -> Any:
+def _default(field: vocab.Field) -> Any:
     """What the API server fills in when the field is absent (None: nothing). A section
     (a nested record with a default) defaults to {}, so the defaults inside it apply."""
     if field.optional or field.required or field.meta.default_by is not None:
         return None
-    if isinstance(field.shape, Record):
+    if isinstance(field.shape, vocab.Record):
         return {}
     if isinstance(field.default, tuple | dict) or field.default is None:
         return None  # an empty collection: nothing worth storing
@@ -166,7 +155,7 @@ def _default(field: Field) -> Any:
     return field.default
 
 
-def field_schema(field: Field) -> Schema:
+def field_schema(field: vocab.Field) -> Schema:
     schema = _value_schema(field, field.shape)
     head: Schema = {}
     if "type" in schema:
@@ -179,15 +168,15 @@ def field_schema(field: Field) -> Schema:
 
 
 def record_schema(cls: type) -> Schema:
-    fields = [f for f in fields_of(cls) if not f.meta.from_key]
+    own = [f for f in vocab.fields_of(cls) if not f.meta.from_key]
     schema: Schema = {"type": "object"}
-    required = [f.name for f in fields if f.required]
+    required = [f.name for f in own if f.required]
     if required:
         schema["required"] = required
-    rules = [rule.cel(cls) for rule in rules_of(cls)]
+    rules = [rule.cel(cls) for rule in vocab.rules_of(cls)]
     if rules:
         schema["x-kubernetes-validations"] = rules
-    schema["properties"] = {f.name: field_schema(f) for f in fields}
+    schema["properties"] = {f.name: field_schema(f) for f in own}
     return schema
 
 
@@ -195,12 +184,12 @@ def _name_rules(cls: type, prefix: list[tuple[str, bool]]) -> list[Schema]:
     """CEL rules, at the spec's root, for every map whose keys must name an entry of a
     top-level map (``names``): window overrides and fallback replicas name pools."""
     found = []
-    for field in fields_of(cls):
-        path = [*prefix, (field.name, isinstance(field.shape, ListOf))]
+    for field in vocab.fields_of(cls):
+        path = [*prefix, (field.name, isinstance(field.shape, vocab.ListOf))]
         if field.meta.names is not None:
             found.append(_name_rule(path, field.meta.names))
-        inner = field.shape.item if isinstance(field.shape, ListOf) else field.shape
-        if isinstance(inner, Record):
+        inner = field.shape.item if isinstance(field.shape, vocab.ListOf) else field.shape
+        if isinstance(inner, vocab.Record):
             found += _name_rules(inner.cls, path)
     return found
 

@@ -37,7 +37,8 @@ from elastic_tts_dev import crd as ttsservice_crd
 _RV = itertools.count(1000)
 
 
-def _merge(old: Any, patch: Any) -> Any:
+def apply_merge_patch(old: Any, patch: Any) -> Any:
+    """RFC 7386: ``patch`` applied to ``old``."""
     if not isinstance(old, dict) or not isinstance(patch, dict):
         return patch
     merged = dict(old)
@@ -45,7 +46,7 @@ def _merge(old: Any, patch: Any) -> Any:
         if value is None:
             merged.pop(key, None)
         else:
-            merged[key] = _merge(old.get(key), value)
+            merged[key] = apply_merge_patch(old.get(key), value)
     return merged
 
 
@@ -147,7 +148,8 @@ class ApiServer(kmock.KubernetesEmulator):
                 data = {"spec": {"replicas": replicas}}
             else:
                 old = stored.raw
-                if "spec" in data and _merge(old.get("spec"), data["spec"]) != old.get("spec"):
+                new_spec = apply_merge_patch(old.get("spec"), data.get("spec"))
+                if "spec" in data and new_spec != old.get("spec"):
                     data.setdefault("metadata", {})["generation"] = (
                         int(old.get("metadata", {}).get("generation") or 1) + 1)
             data.setdefault("metadata", {})["resourceVersion"] = str(next(_RV))

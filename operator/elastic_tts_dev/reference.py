@@ -11,20 +11,7 @@ from typing import Any
 
 import yaml
 
-from elastic_tts.policy.spec.fields import (
-    Duration,
-    Enum,
-    Field,
-    Free,
-    ListOf,
-    MapOf,
-    Record,
-    Scalar,
-    Shape,
-    fields_of,
-    rules_of,
-    show,
-)
+from elastic_tts.policy.spec import fields as vocab
 from elastic_tts.policy.spec.model import TTSServiceSpec
 from elastic_tts_dev import crd
 
@@ -42,36 +29,37 @@ what the schema and its CEL rules state, and the operator checks the same rules 
 `InvalidSpec` condition and a Warning event.
 """
 
-def _type(shape: Shape) -> str:
-    if isinstance(shape, Scalar):
+def _type(shape: vocab.Shape) -> str:
+    if isinstance(shape, vocab.Scalar):
         return {bool: "boolean", int: "integer", float: "number", str: "string"}[shape.py]
-    if isinstance(shape, Enum):
+    if isinstance(shape, vocab.Enum):
         return "string"
-    if isinstance(shape, Duration):
+    if isinstance(shape, vocab.Duration):
         return "duration"
-    if isinstance(shape, Free):
+    if isinstance(shape, vocab.Free):
         return "object (passed through)"
-    if isinstance(shape, ListOf):
+    if isinstance(shape, vocab.ListOf):
         return f"list of {_type(shape.item)}"
-    if isinstance(shape, MapOf):
+    if isinstance(shape, vocab.MapOf):
         return f"map of {_type(shape.value)}"
     return "object"
 
 
-def _allowed(field: Field) -> str:
+def _allowed(field: vocab.Field) -> str:
     meta, shape = field.meta, field.shape
     parts = []
-    inner = shape.item if isinstance(shape, ListOf) else (
-        shape.value if isinstance(shape, MapOf) else shape)
-    if isinstance(inner, Enum):
+    inner = shape.item if isinstance(shape, vocab.ListOf) else (
+        shape.value if isinstance(shape, vocab.MapOf) else shape)
+    if isinstance(inner, vocab.Enum):
         parts.append(" \\| ".join(f"`{v}`" for v in inner.values))
     if meta.minimum is not None:
-        parts.append(f"{'>' if meta.exclusive_minimum else '≥'} {show(meta.minimum)}")
+        parts.append(f"{'>' if meta.exclusive_minimum else '≥'} {vocab.show(meta.minimum)}")
     if meta.maximum is not None:
-        parts.append(f"≤ {show(meta.maximum)}")
-    if isinstance(shape, ListOf | MapOf) and meta.max_items is not None:
+        parts.append(f"≤ {vocab.show(meta.maximum)}")
+    if isinstance(shape, vocab.ListOf | vocab.MapOf) and meta.max_items is not None:
         low = f"{meta.min_items} to " if meta.min_items else "at most "
-        parts.append(f"{low}{meta.max_items} {'items' if isinstance(shape, ListOf) else 'entries'}")
+        unit = "items" if isinstance(shape, vocab.ListOf) else "entries"
+        parts.append(f"{low}{meta.max_items} {unit}")
     if meta.max_length is not None:
         parts.append(f"at most {meta.max_length} characters")
     if meta.pattern_doc:
@@ -83,37 +71,37 @@ def _allowed(field: Field) -> str:
     return "; ".join(parts)
 
 
-def _default(field: Field) -> str:
+def _default(field: vocab.Field) -> str:
     if field.required:
         return "required"
     if field.meta.default_by is not None:
         source, table = field.meta.default_by
-        return ", ".join(f"{show(v)} ({source} {k})" for k, v in table.items())
-    if field.optional or isinstance(field.shape, Record):
+        return ", ".join(f"{vocab.show(v)} ({source} {k})" for k, v in table.items())
+    if field.optional or isinstance(field.shape, vocab.Record):
         return ""
     if field.default in ((), {}):
         return "none"
     if isinstance(field.default, bool):
         return f"`{str(field.default).lower()}`"
-    return f"`{show(field.default) if not isinstance(field.default, str) else field.default}`"
+    return f"`{vocab.show(field.default) if not isinstance(field.default, str) else field.default}`"
 
 
 def _sections(cls: type, path: str) -> list[tuple[str, type]]:
     found = [(path, cls)]
-    for field in fields_of(cls):
+    for field in vocab.fields_of(cls):
         shape = field.shape
-        if isinstance(shape, Record):
+        if isinstance(shape, vocab.Record):
             found += _sections(shape.cls, f"{path}.{field.name}")
-        elif isinstance(shape, ListOf) and isinstance(shape.item, Record):
+        elif isinstance(shape, vocab.ListOf) and isinstance(shape.item, vocab.Record):
             found += _sections(shape.item.cls, f"{path}.{field.name}[]")
-        elif isinstance(shape, MapOf) and isinstance(shape.value, Record):
+        elif isinstance(shape, vocab.MapOf) and isinstance(shape.value, vocab.Record):
             found += _sections(shape.value.cls, f"{path}.{field.name}.<name>")
     return found
 
 
 def _table(cls: type) -> list[str]:
     lines = ["| field | type | default | allowed | description |", "|---|---|---|---|---|"]
-    for field in fields_of(cls):
+    for field in vocab.fields_of(cls):
         if field.meta.from_key:
             continue
         lines.append(f"| `{field.name}` | {_type(field.shape)} | {_default(field)} | "
@@ -124,12 +112,12 @@ def _table(cls: type) -> list[str]:
 def _rules(cls: type, path: str) -> list[str]:
     lines = []
     for section, record in _sections(cls, path):
-        for rule in rules_of(record):
+        for rule in vocab.rules_of(record):
             lines.append(f"- `{section}`: {rule.cel(record)['message']}.")
-        for field in fields_of(record):
+        for field in vocab.fields_of(record):
             if field.meta.key_pattern is not None:
                 lines.append(f"- `{section}.{field.name}`: {crd.key_rule(field)['message']}.")
-    for rule in crd.spec_schema()["x-kubernetes-validations"][len(rules_of(cls)):]:
+    for rule in crd.spec_schema()["x-kubernetes-validations"][len(vocab.rules_of(cls)):]:
         lines.append(f"- `spec`: {rule['message']}.")
     return lines
 
@@ -137,13 +125,13 @@ def _rules(cls: type, path: str) -> list[str]:
 def _operator_only() -> list[str]:
     lines = []
     for section, record in _sections(TTSServiceSpec, "spec"):
-        for field in fields_of(record):
+        for field in vocab.fields_of(record):
             where = f"`{section}.{field.name}`"
             if field.meta.check is not None:
                 lines.append(f"- {where}: {field.meta.check.doc}.")
-            if isinstance(field.shape, Duration):
+            if isinstance(field.shape, vocab.Duration):
                 lines.append(f"- {where}: written as a string, at most "
-                             f"{show(field.meta.maximum)} seconds (a pattern cannot add up "
+                             f"{vocab.show(field.meta.maximum)} seconds (a pattern cannot add up "
                              "its parts).")
     lines.append("- `metadata.name` with each pool name: the child name `<name>-<pool>` fits "
                  "in 63 characters.")
@@ -154,7 +142,7 @@ def example_value(cls: type) -> dict[str, Any]:
     """One instance of the record as YAML data: every default, an example where a field
     is required."""
     out: dict[str, Any] = {}
-    for field in fields_of(cls):
+    for field in vocab.fields_of(cls):
         if field.meta.from_key:
             continue
         value = _example(field, out)
@@ -163,23 +151,23 @@ def example_value(cls: type) -> dict[str, Any]:
     return out
 
 
-def _example(field: Field, siblings: dict[str, Any]) -> Any:
+def _example(field: vocab.Field, siblings: dict[str, Any]) -> Any:
     value = _example_of(field, siblings)
     return crd.number(value) if isinstance(value, float) else value
 
 
-def _example_of(field: Field, siblings: dict[str, Any]) -> Any:
+def _example_of(field: vocab.Field, siblings: dict[str, Any]) -> Any:
     shape = field.shape
-    if field.meta.example is not None and not isinstance(shape, MapOf):
+    if field.meta.example is not None and not isinstance(shape, vocab.MapOf):
         return field.meta.example
     if field.meta.default_by is not None:
         source, table = field.meta.default_by
         return table.get(siblings.get(source, ""))
-    if isinstance(shape, Record):
+    if isinstance(shape, vocab.Record):
         return example_value(shape.cls)
-    if isinstance(shape, ListOf) and isinstance(shape.item, Record):
+    if isinstance(shape, vocab.ListOf) and isinstance(shape.item, vocab.Record):
         return [example_value(shape.item.cls)]
-    if isinstance(shape, MapOf) and isinstance(shape.value, Record) and field.required:
+    if isinstance(shape, vocab.MapOf) and isinstance(shape.value, vocab.Record) and field.required:
         return {"gpu": example_value(shape.value.cls)}
     if field.default in ((), {}, None) or field.required:
         return None

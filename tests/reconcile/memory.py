@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
 
 from elastic_tts.reconcile.ports import (
     Conflict,
@@ -18,18 +17,7 @@ from elastic_tts.reconcile.ports import (
     PoolLoad,
     WindowLoad,
 )
-
-
-def _merge(old: Any, patch: Any) -> Any:
-    if not isinstance(old, dict) or not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    merged = dict(old)
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = _merge(old.get(key), value)
-    return merged
+from elastic_tts_dev.emulator import apply_merge_patch
 
 
 class MemoryCluster:
@@ -64,7 +52,7 @@ class MemoryCluster:
             patch = {"status": patch["status"]}
         elif subresource == "scale":
             patch = {"spec": {"replicas": patch["spec"]["replicas"]}}
-        self.objects[key] = _merge(self.objects.get(key, {}), patch)
+        self.objects[key] = apply_merge_patch(self.objects.get(key, {}), copy.deepcopy(patch))
         self.writes.append((f"patch{'/' + subresource if subresource else ''}", kind.kind,
                             name, copy.deepcopy(patch)))
         return copy.deepcopy(self.objects[key])

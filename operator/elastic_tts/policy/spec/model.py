@@ -10,7 +10,7 @@ pool) is stated below in both CEL and Python, side by side.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from typing import Any, ClassVar, Literal, get_args
 
 from elastic_tts.policy.cron import validate_cron, validate_timezone
@@ -68,6 +68,12 @@ def _replicas(doc: str, default: int | None = None) -> Any:
     return spec_field(doc, default, minimum=0, maximum=MAX_REPLICAS)
 
 
+def _seconds(doc: str, default: Any = MISSING, *, minimum: float = 0,
+             maximum: float = HOUR, **meta: Any) -> Any:
+    """A duration in seconds: none of them is worth more than an hour, unless it says."""
+    return spec_field(doc, default, minimum=minimum, maximum=maximum, **meta)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Pool:
     name: str = spec_field("The pool's name: its key in spec.pools.", from_key=True)
@@ -84,16 +90,15 @@ class Pool:
         minimum=0, exclusive_minimum=True, maximum=1e6, example=83.3)
     concurrency: int = spec_field("Requests one replica serves at once.", 1,
                                   minimum=1, maximum=1024)
-    cold_start_seconds: float = spec_field(
+    cold_start_seconds: float = _seconds(
         "Seconds from scheduling a replica to its being Ready.",
-        minimum=0, maximum=HOUR, default_by=("accelerator", {"gpu": 120.0, "cpu": 30.0}))
+        default_by=("accelerator", {"gpu": 120.0, "cpu": 30.0}))
     fallback_to: str | None = spec_field(
         "For a spot pool, the on-demand pool that covers it while spot is backed off.",
         None, max_length=POOL_NAME_MAX, pattern=NON_BLANK)
-    fallback_after_seconds: float = spec_field(
-        "How long spot replicas may stay Pending before the pool backs off.", 120.0,
-        minimum=0, maximum=HOUR)
-    backoff_seconds: float = spec_field(
+    fallback_after_seconds: float = _seconds(
+        "How long spot replicas may stay Pending before the pool backs off.", 120.0)
+    backoff_seconds: float = _seconds(
         "The first spot back-off; it doubles per failure in a row, up to 8x.", 300.0,
         minimum=1, maximum=DAY)
     node_selector: Mapping[str, str] = spec_field(
@@ -151,14 +156,11 @@ class Scaling:
         "The latency SLO per 100 characters: a request of c characters meets it within "
         "latencySLOSeconds x max(1, c/100).", 5.0, name="latencySLOSeconds",
         minimum=0, exclusive_minimum=True, maximum=HOUR)
-    interval_seconds: float = spec_field("Seconds between two decisions.", 15.0,
-                                         minimum=1, maximum=HOUR)
-    scale_up_stabilization_seconds: float = spec_field(
-        "A scale-up waits until the demand has held this long.", 0.0,
-        minimum=0, maximum=HOUR)
-    scale_down_stabilization_seconds: float = spec_field(
-        "A scale-down goes only to the highest demand seen this long.", 300.0,
-        minimum=0, maximum=HOUR)
+    interval_seconds: float = _seconds("Seconds between two decisions.", 15.0, minimum=1)
+    scale_up_stabilization_seconds: float = _seconds(
+        "A scale-up waits until the demand has held this long.", 0.0)
+    scale_down_stabilization_seconds: float = _seconds(
+        "A scale-down goes only to the highest demand seen this long.", 300.0)
     tolerance: float = spec_field(
         "Relative change in demand too small to act on.", 0.1, minimum=0, maximum=0.5)
     max_spot_fraction: float = spec_field("The share of capacity that may be spot.", 0.7,
@@ -172,9 +174,8 @@ class Scaling:
     characters_per_request: float = spec_field(
         "With metric requests: characters in a typical request, converting throughput "
         "to requests/s.", 100.0, minimum=0, exclusive_minimum=True, maximum=100_000)
-    transition_grace_seconds: float = spec_field(
-        "Make-before-break waits at most the new pool's cold start plus this.", 60.0,
-        minimum=0, maximum=HOUR)
+    transition_grace_seconds: float = _seconds(
+        "Make-before-break waits at most the new pool's cold start plus this.", 60.0)
 
     RULES: ClassVar[tuple[Rule, ...]] = (
         RequiredWhen(("fallback_replicas",), "on_metrics_unavailable", "fallbackReplicas"),
