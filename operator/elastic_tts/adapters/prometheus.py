@@ -25,13 +25,18 @@ from urllib3.util.retry import Retry
 
 from elastic_tts.reconcile.ports import LoadQuery, MetricsUnavailable, PoolLoad, WindowLoad
 
-# The counters each signal is a rate of (the worker pins the same names).
-COUNTERS = {
-    "characters": "tts_characters_total",
-    "requests": "tts_offered_requests_total",
-}
 SELECTOR = 'namespace="$namespace",service="$service"'
 RATE = f"sum by (pool) (rate($metric{{{SELECTOR}}}[$window]))"
+MEAN = f"sum by (pool) (avg_over_time($metric{{{SELECTOR}}}[$window]))"
+# Each PoolLoad field: the worker's series (names pinned on both sides) and how it is
+# read over a window: a counter's rate, or a gauge's mean, summed over the pool.
+SIGNALS = {
+    "characters": ("tts_characters_total", RATE),
+    "requests": ("tts_offered_requests_total", RATE),
+    "refusals": ("tts_refusals_total", RATE),
+    "queue_depth": ("tts_queue_depth", MEAN),
+    "backlog_characters": ("tts_backlog_characters", MEAN),
+}
 
 Series = list[tuple[Mapping[str, str], float]]
 
@@ -49,11 +54,11 @@ def _escape(value: str) -> str:
 
 
 def builtin_query(query: LoadQuery, window: str) -> str:
-    """Every signal's rate by pool over ``window``, in one query."""
+    """Every signal by pool over ``window``, in one query."""
     parts = [
-        f'label_replace({render_query(RATE, query.service, query.namespace, window, counter)},'
+        f'label_replace({render_query(template, query.service, query.namespace, window, name)},'
         f' "signal", "{signal}", "", "")'
-        for signal, counter in COUNTERS.items()
+        for signal, (name, template) in SIGNALS.items()
     ]
     return " or ".join(parts)
 
@@ -67,7 +72,7 @@ class PrometheusLoadSource:
         source = query.source
         loads = {}
         for window in query.windows:
-            signals: dict[str, dict[str, float]] = {signal: {} for signal in COUNTERS}
+            signals: dict[str, dict[str, float]] = {signal: {} for signal in SIGNALS}
             for labels, value in self.instant(source.url, builtin_query(query, window),
                                               source.timeout_seconds):
                 pools = signals.get(labels.get("signal", ""))
@@ -76,13 +81,13 @@ class PrometheusLoadSource:
             if source.query:
                 override = self.instant(source.url, render_query(
                     source.query, query.service, query.namespace, window,
-                    COUNTERS[query.metric]), source.timeout_seconds)
+                    SIGNALS[query.metric][0]), source.timeout_seconds)
                 signals[query.metric] = {}
                 for labels, value in override:
                     _add(signals[query.metric], labels, value)
             names = set().union(*signals.values())
             loads[window] = WindowLoad({
-                pool: PoolLoad(**{signal: signals[signal].get(pool, 0.0) for signal in COUNTERS})
+                pool: PoolLoad(**{signal: signals[signal].get(pool, 0.0) for signal in SIGNALS})
                 for pool in sorted(names)})
         return loads
 

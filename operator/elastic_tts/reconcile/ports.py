@@ -71,11 +71,14 @@ class LoadQuery:
 
 @dataclass(frozen=True)
 class PoolLoad:
-    """One pool's offered load over one window, per second. A further signal (refusals,
-    queue depth, backlog characters) is one more field here and in the adapter."""
+    """One pool's load over one window. A further signal is one more field here and one
+    more entry in the adapter's table; the engine reads what it needs."""
 
-    characters: float = 0.0
-    requests: float = 0.0
+    characters: float = 0.0  # offered characters per second (each request counted once)
+    requests: float = 0.0  # offered requests per second
+    refusals: float = 0.0  # requests per second the workers refused (429 and 503)
+    queue_depth: float = 0.0  # requests admitted and waiting for a slot, mean
+    backlog_characters: float = 0.0  # characters admitted, not yet synthesised, mean
 
     def of(self, metric: Metric) -> float:
         return self.characters if metric == "characters" else self.requests
