@@ -5,6 +5,9 @@ written. The parser (`parse.py`), the CRD (`make manifests`) and the reference d
 (docs/reference/ttsservice.md) are derived from it. Rules across fields are declared in
 ``RULES``; the one rule the vocabulary cannot derive (``fallbackTo`` names an on-demand
 pool) is stated below in both CEL and Python, side by side.
+
+To add a field: declare it with `spec_field` (a number needs a minimum and a maximum;
+tests/crd fails on an unbounded one), then run `make manifests`.
 """
 
 from __future__ import annotations
