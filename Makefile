@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# `make demo` needs only the simulator: the core and its extra, not torch or the operator.
+DEMO_STAMP := $(VENV)/.installed-simulator-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 APT_PACKAGES := prometheus espeak-ng chromium sox
 # Binaries that show the Debian packages are in place (one per package).
 APT_PROBES   := prometheus espeak-ng chromium sox
@@ -23,7 +25,13 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[operator,worker,dev]'
+	$(BIN)/pip install -q -e '.[operator,simulator,worker,dev]'
+	touch $@
+
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[simulator]'
 	touch $@
 
 venv: $(STAMP)
@@ -77,7 +85,7 @@ bench: system-deps venv cluster-bin
 	$(BIN)/python bench/bench_worker.py
 	$(BIN)/python bench/bench_operator.py
 
-demo: venv
+demo: $(DEMO_STAMP)
 	$(BIN)/elastic-tts simulate --plot out/simulate.png
 	@echo "timeline PNG: $(CURDIR)/out/simulate.png"
 
@@ -88,8 +96,8 @@ worker: system-deps venv
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
 
-# Regenerate what is copied or rendered from one source: the chart's CRD copy,
-# manifests/install.yaml and the worker PodMonitor (tests/chart checks they are current).
+# Regenerate what is derived from one source: the CRD and the TTSService reference (from
+# the spec model), their copies and renderings, the example defaults (tests check them).
 .PHONY: manifests
 manifests: venv
-	$(BIN)/python manifests/generate.py
+	$(BIN)/python -m elastic_tts_dev.generate

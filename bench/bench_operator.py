@@ -33,15 +33,13 @@ from pathlib import Path
 
 import yaml
 
+from elastic_tts_dev.cluster import LocalCluster
+from elastic_tts_dev.nodes import G4DN_12XLARGE, M5_4XLARGE, NodePool
+from elastic_tts_dev.operator import OperatorProcess
+from elastic_tts_dev.prometheus import Exporter, Prometheus
+from elastic_tts_dev.specs import CPU, GPU, tts
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from elastic_tts_dev.cluster import LocalCluster  # noqa: E402
-from elastic_tts_dev.nodes import G4DN_12XLARGE, M5_4XLARGE, NodePool  # noqa: E402
-from elastic_tts_dev.operator import OperatorProcess  # noqa: E402
-from tests.operator.prom import Exporter, Prometheus  # noqa: E402
-from tests.operator.specs import CPU, GPU, tts  # noqa: E402
-
 SIZES = (50, 200, 500)
 INTERVAL = 15.0
 MEASURED = 3  # intervals
@@ -168,7 +166,7 @@ def run_size(n: int, prometheus: Prometheus, exporter: Exporter, work: Path) -> 
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-operator-"))
-    exporter = Exporter()
+    exporter = Exporter(NAMESPACE)
     prometheus = Prometheus(exporter.port)
     print("operator at scale: elastic-tts run (pinned to one core) against a real API server "
           "(local cluster, unpinned), real Prometheus", flush=True)

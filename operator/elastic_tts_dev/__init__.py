@@ -1,1 +1,1 @@
-"""Development and test support: for tests/, bench/ and the playground; never shipped."""
+"""Support for tests, bench/ and the playground: never imported by the operator or worker."""

@@ -51,7 +51,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -70,7 +69,7 @@ from elastic_tts_dev import binaries as binaries_module
 from elastic_tts_dev import nodes as node_pools
 from elastic_tts_dev.nodes import NodePool
 from elastic_tts_dev.pki import Authority, Pair, service_account_keys
-from elastic_tts_dev.processes import Child
+from elastic_tts_dev.processes import Child, free_port
 
 T = TypeVar("T")
 
@@ -103,12 +102,6 @@ AUDIT_POLICY = {
 
 class ClusterError(RuntimeError):
     """The cluster could not start or do what was asked; the message says why."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(what: str, probe: Callable[[], T | None], timeout: float,

@@ -15,8 +15,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from elastic_tts_dev.cluster import free_port, wait_until
-from elastic_tts_dev.processes import Child
+from elastic_tts_dev.cluster import wait_until
+from elastic_tts_dev.processes import Child, free_port
 
 
 def operator_command() -> list[str]:

@@ -1,11 +1,15 @@
-"""Child processes that never outlive the process that started them.
+"""The processes tests, benchmarks and the playground start.
 
-Each child runs in a session of its own (a terminal's Ctrl-C reaches only the parent,
-which then stops the children in order), logs to a file, and carries a parent-death
-signal (``setpriv --pdeathsig KILL``, util-linux): if the parent dies without cleaning
-up, even by SIGKILL, the kernel kills the child. The signal fires when the *thread*
-that started the child exits, so start children from a thread that lives as long as
-they should (the main thread, in tests and the command line).
+A free loopback port for each (helpers run tests side by side: never a fixed one), and
+the same clean-then-forceful stop everywhere.
+
+`Child` is for long-lived programs (the local cluster's components, the operator): each
+runs in a session of its own (a terminal's Ctrl-C reaches only the parent, which then
+stops the children in order), logs to a file, and carries a parent-death signal
+(``setpriv --pdeathsig KILL``, util-linux): if the parent dies without cleaning up, even
+by SIGKILL, the kernel kills the child. The signal fires when the *thread* that started
+the child exits, so start children from a thread that lives as long as they should (the
+main thread, in tests and the command line).
 """
 
 from __future__ import annotations
@@ -14,9 +18,33 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+
+def free_port() -> int:
+    """A port nobody listens on now (helpers run tests side by side: never a fixed one)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def stop_gracefully(process: subprocess.Popen[bytes] | subprocess.Popen[str],
+                    grace: float) -> None:
+    """SIGTERM, as Kubernetes sends it, then SIGKILL the process group if it has not
+    exited within `grace` seconds (the group, so a gunicorn master's workers go too).
+    Processes must have been started with start_new_session=True."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
 
 
 class Child:

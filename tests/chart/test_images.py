@@ -48,6 +48,21 @@ def test_every_operator_dependency_is_pinned_in_the_image() -> None:
     assert wanted <= {_name(ln) for ln in lines}
 
 
+def test_the_image_carries_only_the_operator() -> None:
+    """No simulator, worker or test dependency is pinned, and no other code is copied."""
+    project = tomllib.loads((cf.ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    # What the simulator and the worker need, and the real-cluster tier's client.
+    others = {_name(r) for r in extras["simulator"] + extras["worker"]} | {"kubernetes"}
+    operator = {_name(r) for r in project["dependencies"] + extras["operator"]}
+    pinned = {_name(ln) for ln in PINS.read_text("utf-8").splitlines()
+              if ln and not ln.startswith("#")}
+    assert pinned & (others - operator) == set()
+    copies = re.findall(r"^COPY (?!--from)(\S+)", DOCKERFILE.read_text("utf-8"), re.M)
+    assert [c for c in copies if c.startswith(("operator/", "worker/"))] == [
+        "operator/image-requirements.txt", "operator/elastic_tts/"]
+
+
 def test_values_and_examples_name_the_published_images() -> None:
     assert cf.load_values(cf.CHART / "values.yaml")["image"]["repository"] == (
         "ghcr.io/elastic-tts/operator"

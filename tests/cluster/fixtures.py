@@ -24,7 +24,7 @@ from elastic_tts.adapters.kube import PykubeCluster
 from elastic_tts_dev.binaries import BuildError, find
 from elastic_tts_dev.cluster import LocalCluster
 from elastic_tts_dev.operator import OperatorProcess
-from tests.operator.prom import Exporter, Prometheus
+from elastic_tts_dev.prometheus import Exporter, Prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "elastic-tts"
@@ -134,6 +134,7 @@ def start_operator(installed: Installation, namespace: str, tmp_path: Path
 
 @pytest.fixture(scope="module")
 def exporter() -> Iterator[Exporter]:
+    """Shared by the module's tests, each in its own namespace: set_load names it."""
     exp = Exporter()
     yield exp
     exp.close()

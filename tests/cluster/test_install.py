@@ -21,9 +21,9 @@ from elastic_tts.adapters.kube import PykubeCluster
 from elastic_tts.reconcile.kinds import DEPLOYMENTS, HTTPROUTES, TTSSERVICES
 from elastic_tts_dev.cluster import LocalCluster
 from elastic_tts_dev.nodes import CPU_ON_DEMAND
+from elastic_tts_dev.prometheus import Exporter, Prometheus
 from tests.cluster.fixtures import CHART, RELEASE, ROOT, Installation, OperatorFactory
 from tests.operator.cluster import wait_for
-from tests.operator.prom import Exporter, Prometheus
 
 EXAMPLES = ROOT / "manifests" / "examples"
 CAPTURE = ROOT / "out" / "kubectl-get-tts.txt"
@@ -85,7 +85,7 @@ def test_kubectl_apply_the_examples_and_get_tts(
     for path in sorted(EXAMPLES.glob("*.yaml")):
         apply(cluster, namespace, path)
     # The examples name in-cluster Prometheus services; point the small one at ours.
-    exporter.set_load("tts-minimal", "cpu", 12.5)
+    exporter.set_load("tts-minimal", "cpu", 12.5, namespace=namespace)
     cluster.kubectl("patch", "-n", namespace, "tts", "tts-minimal", "--type=merge", "-p",
                     json.dumps({"spec": {"scaling": {"prometheus": {"url": prometheus.url}}}}))
     names = [yaml.safe_load(p.read_text())["metadata"]["name"] for p in EXAMPLES.glob("*.yaml")]

@@ -22,10 +22,10 @@ from elastic_tts.reconcile.kinds import (
 from elastic_tts.reconcile.ports import Kind
 from elastic_tts_dev.cluster import LocalCluster
 from elastic_tts_dev.nodes import CPU_ON_DEMAND, GPU_ON_DEMAND
+from elastic_tts_dev.prometheus import Exporter, Prometheus
+from elastic_tts_dev.specs import tts
 from tests.cluster.fixtures import OperatorFactory
 from tests.operator.cluster import wait_for
-from tests.operator.prom import Exporter, Prometheus
-from tests.operator.specs import tts
 
 EVENTS = Kind("v1", "events", "Event")
 REPLICASETS = Kind("apps/v1", "replicasets", "ReplicaSet")
@@ -154,7 +154,8 @@ def test_load_up_brings_gpu_and_load_down_hands_over_to_cpu(
         start_operator: OperatorFactory, admin: PykubeCluster, namespace: str,
         prometheus: Prometheus, exporter: Exporter, local_cluster: LocalCluster) -> None:
     start_operator(namespace)
-    exporter.set_load("load", "cpu", 300)  # 300 chars/s: 428 wanted, cpu tops out at 120
+    # 300 chars/s: 428 wanted, cpu tops out at 120
+    exporter.set_load("load", "cpu", 300, namespace=namespace)
     admin.create(TTSSERVICES, namespace, tts("load", prometheus.url))
     wait_for("gpu replicas", lambda: (replicas(admin, namespace, "load-gpu") or 0) >= 3,
              timeout=40)
@@ -171,7 +172,7 @@ def test_load_up_brings_gpu_and_load_down_hands_over_to_cpu(
     # declared in the CRD to survive, or a restarted operator would start from nothing.
     assert peak["engine"]["memory"]["samples"]
 
-    exporter.set_load("load", "cpu", 5)
+    exporter.set_load("load", "cpu", 5, namespace=namespace)
     wait_for("gpu scaled away", lambda: replicas(admin, namespace, "load-gpu") == 0,
              timeout=60)
     wait_for("the gpu pods gone", lambda: not admin.list(

@@ -17,10 +17,10 @@ from elastic_tts.adapters.kube import PykubeCluster
 from elastic_tts.reconcile.kinds import TTSSERVICES
 from elastic_tts.reconcile.ports import Kind
 from elastic_tts_dev.cluster import LocalCluster
+from elastic_tts_dev.prometheus import Exporter, Prometheus
+from elastic_tts_dev.specs import tts
 from tests.cluster.fixtures import OperatorFactory
 from tests.operator.cluster import wait_for
-from tests.operator.prom import Exporter, Prometheus
-from tests.operator.specs import tts
 from tests.operator.test_operator_lifecycle import condition, events, replicas, status_of
 
 KOPF_PEERINGS = Kind("kopf.dev/v1", "kopfpeerings", "KopfPeering")
@@ -65,13 +65,13 @@ class ReplicaHistory:
 def test_restart_mid_scale_down_resumes_without_flapping(
         start_operator: OperatorFactory, admin: PykubeCluster, namespace: str,
         prometheus: Prometheus, exporter: Exporter, local_cluster: LocalCluster) -> None:
-    exporter.set_load("calm", "gpu", 300)
+    exporter.set_load("calm", "gpu", 300, namespace=namespace)
     history = ReplicaHistory(local_cluster, namespace, "calm-gpu")
     admin.create(TTSSERVICES, namespace, tts(
         "calm", prometheus.url, scaling={"scaleDownStabilizationSeconds": 12}))
     first = start_operator(namespace)
     wait_for("gpu up", lambda: (replicas(admin, namespace, "calm-gpu") or 0) >= 3, timeout=40)
-    exporter.set_load("calm", "gpu", 5)
+    exporter.set_load("calm", "gpu", 5, namespace=namespace)
     # Mid-transition: demand has dropped, the scale-down window still holds the peak.
     wait_for("the stabilisation hold", lambda: "holding for" in status_of(
         admin, namespace, "calm").get("lastDecision", {}).get("reason", ""), timeout=30)
@@ -98,7 +98,7 @@ def test_prometheus_outage_holds_replicas_and_sets_the_condition(
         start_operator: OperatorFactory, admin: PykubeCluster, namespace: str,
         prometheus: Prometheus, exporter: Exporter) -> None:
     start_operator(namespace)
-    exporter.set_load("dark", "gpu", 300)
+    exporter.set_load("dark", "gpu", 300, namespace=namespace)
     admin.create(TTSSERVICES, namespace, tts("dark", prometheus.url))
     held = wait_for("gpu up", lambda: (replicas(admin, namespace, "dark-gpu") or 0) >= 3
                     and replicas(admin, namespace, "dark-gpu"), timeout=40)

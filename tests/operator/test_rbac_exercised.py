@@ -18,10 +18,10 @@ from elastic_tts.reconcile.kinds import (
     SERVICES,
     TTSSERVICES,
 )
+from elastic_tts_dev.prometheus import Exporter, Prometheus
+from elastic_tts_dev.specs import tts
 from tests.cluster.fixtures import CHART, Installation, OperatorFactory
 from tests.operator.cluster import wait_for
-from tests.operator.prom import Exporter, Prometheus
-from tests.operator.specs import tts
 from tests.operator.test_operator_lifecycle import ready_pods, status_of
 from tests.operator.test_operator_resilience import KOPF_PEERINGS
 
@@ -63,7 +63,7 @@ def test_every_call_is_granted_and_every_grant_is_used(
                                             "kind": "KopfPeering",
                                             "metadata": {"name": "elastic-tts"}})
     start_operator(namespace, standalone=False, peering="elastic-tts")
-    exporter.set_load("audited", "gpu", 150)
+    exporter.set_load("audited", "gpu", 150, namespace=namespace)
     admin.create(TTSSERVICES, namespace, tts(
         "audited", prometheus.url,
         routing={"enabled": True, "gatewayRef": {"name": "gw"}}))

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from elastic_tts.policy import parse_spec
+from elastic_tts.adapters.prometheus import render_query
+from elastic_tts.policy import SpecError, parse_spec
 from elastic_tts.reconcile.children import merge_patch
-from elastic_tts.reconcile.observe import observe_pools, render_query
-from elastic_tts.reconcile.render import child_name_problems, render_children, route_weights
-from tests.operator.specs import CPU, GPU, SPOT
+from elastic_tts.reconcile.observe import observe_pools
+from elastic_tts.reconcile.render import render_children, route_weights
+from elastic_tts_dev.specs import CPU, GPU, SPOT
 
 
 @pytest.mark.parametrize(("old", "new", "patch"), [
@@ -106,9 +107,10 @@ def test_query_placeholders() -> None:
 
 
 def test_child_names_must_fit_a_dns_label() -> None:
-    problems = child_name_problems("x" * 60, SPEC)
-    assert problems and problems[0].startswith("metadata.name:")
-    assert child_name_problems("tts", SPEC) == []
+    with pytest.raises(SpecError) as error:
+        parse_spec({"pools": {"gpu": GPU, "spot": SPOT, "cpu": CPU}}, name="x" * 60)
+    assert error.value.problems[0].startswith("metadata.name:")
+    assert parse_spec({"pools": {"gpu": GPU, "spot": SPOT, "cpu": CPU}}, name="tts") == SPEC
 
 
 def test_rendering_never_sets_replicas() -> None:

@@ -12,15 +12,16 @@ import kopf
 import pykube
 
 from elastic_tts.adapters.kube import PykubeCluster
-from elastic_tts.adapters.prometheus import PrometheusMetrics
+from elastic_tts.adapters.prometheus import PrometheusLoadSource
+from elastic_tts.policy import parse_spec
 from elastic_tts.reconcile.children import ensure_children
 from elastic_tts.reconcile.kinds import TTSSERVICES
 from elastic_tts.reconcile.render import render_children
-from elastic_tts.reconcile.tick import ServiceRef, Ticker, parse_spec
+from elastic_tts.reconcile.tick import ServiceRef, Ticker
+from elastic_tts_dev.prometheus import Prometheus
+from elastic_tts_dev.specs import CPU, GPU, tts
 from tests.cluster.fixtures import Installation
 from tests.operator.cluster import TEST_SETTINGS
-from tests.operator.prom import Prometheus
-from tests.operator.specs import CPU, GPU, tts
 from tests.operator.test_operator_lifecycle import replicas
 
 
@@ -45,10 +46,10 @@ def test_shutdown_window_reaches_zero_and_peak_is_prewarmed(
     cluster = PykubeCluster(pykube.HTTPClient(
         pykube.KubeConfig.from_file(str(installed.kubeconfig)), timeout=15.0))
     owner = admin.create(TTSSERVICES, namespace, scheduled(prometheus))
-    spec = parse_spec("clock", owner["spec"])
+    spec = parse_spec(owner)
     ensure_children(cluster, namespace, "clock", render_children("clock", spec),
                     lambda objs: kopf.adopt(objs, owner=owner))
-    ticker = Ticker(cluster, PrometheusMetrics(), TEST_SETTINGS)
+    ticker = Ticker(cluster, PrometheusLoadSource(), TEST_SETTINGS)
     ref = ServiceRef("clock", namespace, 1)
 
     def tick(now: float) -> Any:

@@ -15,10 +15,10 @@ from elastic_tts.adapters.kube import PykubeCluster
 from elastic_tts.reconcile.kinds import PODS, TTSSERVICES
 from elastic_tts_dev.cluster import LocalCluster
 from elastic_tts_dev.nodes import G4DN_12XLARGE, NodePool
+from elastic_tts_dev.prometheus import Exporter, Prometheus
+from elastic_tts_dev.specs import GPU, SPOT, on_nodes, tts
 from tests.cluster.fixtures import OperatorFactory
 from tests.operator.cluster import wait_for
-from tests.operator.prom import Exporter, Prometheus
-from tests.operator.specs import GPU, SPOT, on_nodes, tts
 from tests.operator.test_operator_lifecycle import (
     condition,
     events,
@@ -62,7 +62,7 @@ def test_spot_shortage_falls_back_to_on_demand_then_returns_to_spot(
         prometheus: Prometheus, exporter: Exporter, local_cluster: LocalCluster,
         spot_nodes: NodePool) -> None:
     start_operator(namespace)
-    exporter.set_load("shortage", "spot", 200)
+    exporter.set_load("shortage", "spot", 200, namespace=namespace)
     admin.create(TTSSERVICES, namespace, spot_service("shortage", prometheus, spot_nodes))
     wait_for("spot replicas asked for",
              lambda: (replicas(admin, namespace, "shortage-spot") or 0) > 0, timeout=40)
@@ -103,7 +103,7 @@ def test_spot_interruption_falls_back_and_returns(
         spot_nodes: NodePool) -> None:
     local_cluster.add_nodes(spot_nodes, 2)
     start_operator(namespace)
-    exporter.set_load("reclaim", "spot", 200)
+    exporter.set_load("reclaim", "spot", 200, namespace=namespace)
     admin.create(TTSSERVICES, namespace, spot_service("reclaim", prometheus, spot_nodes))
     running = wait_for("Ready spot pods", lambda: ready_pods(admin, namespace, "reclaim-spot"),
                        timeout=40)

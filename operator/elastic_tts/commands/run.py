@@ -82,19 +82,17 @@ def run_operator(args: argparse.Namespace) -> int:
     # Imported here so that `explain` works without the operator extra installed.
     import kopf
 
-    from elastic_tts import operator_metrics
-    from elastic_tts.handlers import runtime
+    from elastic_tts.handlers import metrics, operator_memo  # registers the handlers
     from elastic_tts.reconcile.tick import TickSettings
 
     kopf.configure(verbose=args.verbose)
-    runtime.configure(TickSettings(rate_windows=args.rate_windows))
     try:
-        operator_metrics.serve(args.metrics_port)
+        metrics.serve(args.metrics_port)
     except OSError as exc:
         raise UsageError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from None
-    import elastic_tts.handlers  # noqa: F401  (registers the handlers)
 
     kopf.run(
+        memo=operator_memo(TickSettings(rate_windows=args.rate_windows)),
         clusterwide=not args.namespace, namespaces=args.namespace or (),
         # kopf pauses every watch until a *named* peering's CRD exists, even when
         # standalone; a standalone run must name none (as handlers.operator_task does).
