@@ -12,6 +12,7 @@ import pytest
 
 from elastic_tts.policy import parse_spec
 from elastic_tts.policy.decide import demand_window
+from elastic_tts_dev.prometheus import Prometheus
 from tests.e2e.checks import capacity_drops_below_demand
 from tests.e2e.conftest import LoopFactory
 from tests.e2e.loadgen import LoadGenerator, compressed_day, steps
@@ -21,7 +22,6 @@ from tests.e2e.replay import gaps, replay
 from tests.e2e.report import REPORT
 from tests.e2e.specs import DOWN_WINDOW, INTERVAL, e2e_service
 from tests.operator.cluster import wait_for
-from tests.operator.prom import Prometheus
 
 LOW, HIGH = 12.0, 100.0  # offered characters per second
 CHARS = 20  # per request
@@ -90,7 +90,7 @@ def test_capacity_follows_load_up_and_down(make_loop: LoopFactory,
     # holds no demand above what it keeps; the Ready workers then really go. The demand
     # is held for the shortest pool window (one cold start, at least two intervals, at
     # most scaleDownStabilizationSeconds); each pool holds its own on top of that.
-    window = demand_window(parse_spec(loop.service))
+    window = demand_window(parse_spec(loop.service["spec"]))
     at_fall = decided_capacity(loop, [t for t in ticks if t.at <= fall][-1])
     down = next(t for t in ticks if t.at > fall and decided_capacity(loop, t) < at_fall)
     in_window = [t.demand for t in ticks if down.at - window < t.at <= down.at]

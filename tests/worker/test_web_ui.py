@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from playwright import sync_api
 
+from elastic_tts_dev.servers import Server
 from tests.required import require
-from tests.worker.servers import Server
 
 CHROMIUM = "/usr/bin/chromium"
 require(CHROMIUM, "espeak-ng")

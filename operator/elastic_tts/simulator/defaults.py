@@ -5,9 +5,9 @@
 - CPU: 1/6 of on-demand GPU, 3.8 s per 100 characters -> 26.3 chars/s.
 - Cold start: 120 s GPU, 30 s CPU. Latency SLO: 5 s per 100 characters.
 
-Ceilings are high enough for the benchmark traces (the Azure conversation trace at x4
-peaks near 7,000 chars/s), so no policy is capped by them, even one tuned down to a 10 %
-target utilisation on a single pool. One CPU replica stays warm,
+Ceilings are the spec's largest (1000 replicas), high enough for the benchmark traces
+(the Azure conversation trace at x4 peaks near 7,000 chars/s) that no GPU policy is capped
+by them, even one tuned down to a 10 % target utilisation on a single pool. One CPU replica stays warm,
 as an operator would keep one, so a quiet minute never leaves requests waiting for a
 cold start. Routing is enabled (capacity-weighted HTTPRoute), which is the default
 dispatch when a spec enables it.
@@ -38,7 +38,7 @@ DEFAULT_SPEC = {
         },
         "cpu": {
             "accelerator": "cpu", "capacityType": "on-demand",
-            "minReplicas": 1, "maxReplicas": 2000,
+            "minReplicas": 1, "maxReplicas": 1000,
             "costPerHour": round(GPU_PRICE / 6, 4), "throughput": round(CPU_THROUGHPUT, 2),
             "coldStartSeconds": 30,
         },
