@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from elastic_tts.policy import Decision, Memory, Observation, PoolState, TTSServiceSpec, decide
-from elastic_tts.policy.decide import capacity_per_replica
+from elastic_tts.policy.decide import capacity_per_replica, kept_out
+from elastic_tts.policy.optimise import round_robin_capacity
 
 
 @dataclass
@@ -48,8 +49,21 @@ class FakeCluster:
 
     def ready_capacity(self, now: float) -> float:
         states = self.state(now, consume_events=False)
-        return sum(states[n].ready * capacity_per_replica(self.spec, p)
-                   for n, p in self.spec.pools.items())
+        return serving_capacity(self.spec, {n: s.ready for n, s in states.items()})
+
+
+def serving_capacity(spec: TTSServiceSpec, replicas: Mapping[str, int]) -> float:
+    """What these replicas serve within the SLO as the dispatch spreads requests: weighted
+    by capacity through the HTTPRoute; equally behind a plain Service, where the slowest
+    replica in use sets every replica's pace. Either way a pool too slow to share a
+    dispatch (`kept_out`) serves only while no other pool has replicas."""
+    capacity = {n: capacity_per_replica(spec, p) for n, p in spec.pools.items()}
+    out = kept_out(spec)
+    if any(replicas.get(n, 0) and capacity[n] > 0 for n in spec.pools if n not in out):
+        capacity = {n: 0.0 if n in out else c for n, c in capacity.items()}
+    if spec.routing.enabled:
+        return sum(replicas.get(n, 0) * capacity[n] for n in spec.pools)
+    return round_robin_capacity(replicas, capacity)
 
 
 @dataclass

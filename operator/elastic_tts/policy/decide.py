@@ -199,6 +199,19 @@ def _stabilise(spec: TTSServiceSpec, memory: Memory, demand: float, now: float
     return sized, samples, "stabilising" if demand < sized - _EPS else "steady"
 
 
+def _ready_serving(ctx: _Context, ready: Mapping[str, int]) -> float:
+    """What these Ready replicas serve within the SLO, whether or not their pool counts in
+    the new plan: a pool kept out of mixes serves at its real capacity while it serves
+    alone (no faster pool has a Ready replica), and nothing once it shares the dispatch;
+    a pool backed off or outside the plan serves what its replicas do."""
+    spec = ctx.spec
+    out = kept_out(spec)
+    capacity = {n: capacity_per_replica(spec, p) for n, p in spec.pools.items()}
+    if any(ready.get(n, 0) and capacity[n] > 0 for n in spec.pools if n not in out):
+        capacity = {n: 0.0 if n in out else c for n, c in capacity.items()}
+    return ctx.serving(ready, capacity)
+
+
 def _make_before_break(ctx: _Context, memory: Memory, targets: dict[str, int],
                        demand: float) -> tuple[dict[str, int], Transition | None]:
     states = {name: ctx.observation.pool(name) for name in ctx.spec.pools}
@@ -206,23 +219,22 @@ def _make_before_break(ctx: _Context, memory: Memory, targets: dict[str, int],
     growing = [n for n, t in targets.items() if t > states[n].ready and ctx.capacity[n] > 0]
     if not shrinking or not growing:
         return targets, None
-    # What Ready replicas serve until they are removed counts at their real capacity,
-    # whether or not their pool counts in the new plan (a pool leaving a mix, or one that
-    # served alone before faster pools take over).
-    serving = {n: capacity_per_replica(ctx.spec, p) for n, p in ctx.spec.pools.items()}
-    ready_now = ctx.serving({n: states[n].ready for n in targets}, serving)
-    ready_after = ctx.serving({n: min(t, states[n].ready) for n, t in targets.items()},
-                              serving)
+    ready_now = _ready_serving(ctx, {n: states[n].ready for n in targets})
+    ready_after = _ready_serving(ctx, {n: min(t, states[n].ready) for n, t in targets.items()})
     if ready_after + _EPS >= min(ready_now, demand):
         return targets, None
-    if memory.transition is not None:
-        deadline = memory.transition.deadline
-    else:
-        cold = max(ctx.spec.pools[n].cold_start_seconds for n in growing)
-        deadline = ctx.now + cold + ctx.spec.scaling.transition_grace_seconds
+    # The wait goes on for the pools already waited for (a new tick does not start it
+    # again); a pool that starts growing only now gets its own cold start plus grace.
+    waited = memory.transition.growing if memory.transition is not None else ()
+    new = [n for n in growing if n not in waited]
+    deadline = memory.transition.deadline if memory.transition is not None else ctx.now
+    if new or memory.transition is None:
+        cold = max(ctx.spec.pools[n].cold_start_seconds for n in new or growing)
+        deadline = max(deadline, ctx.now + cold + ctx.spec.scaling.transition_grace_seconds)
+    growing = sorted({*waited, *growing})
     if ctx.now >= deadline:
         # Remember the expired deadline, so the next tick does not start a new wait.
-        return targets, Transition({}, deadline)
+        return targets, Transition({}, deadline, tuple(growing))
     held = dict(targets)
     for name in shrinking:
         # Only replicas that serve are worth keeping; Pending ones carry nothing.
@@ -231,7 +243,7 @@ def _make_before_break(ctx: _Context, memory: Memory, targets: dict[str, int],
     holding = {n: held[n] for n in shrinking if held[n] > targets[n]}
     if not holding:
         return targets, None
-    return held, Transition(holding, deadline)
+    return held, Transition(holding, deadline, tuple(growing))
 
 
 def _mode(spec: TTSServiceSpec, ctx: _Context, targets: Mapping[str, int]) -> Mode:
@@ -309,8 +321,7 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
     sized, samples, direction = _stabilise(spec, memory, demand, now)
     plan = _plan(ctx, memory, sized)
     alone = _alone(ctx, memory, sized, sizing)
-    if alone is not None and alone[1].covers(alone[2]) and (
-            not plan.covers(sized) or alone[1].cost < plan.cost - _EPS):
+    if alone is not None and _prefer_alone(plan, sized, *alone[1:]):
         ctx, plan = alone[0], alone[1]
     chosen = dict(plan.counts)
     plans = tuple(p for p in memory.plans if now - _longest_window(spec) <= p[0] < now)
@@ -319,8 +330,13 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
         # Nothing scales down while the burst lasts: a pool that counts keeps what it asks
         # for, one that does not grow (backed off, kept out) at least what it has Ready.
         counts = {n: ctx.capacity[n] > 0 and not in_backoff(backoff, n, now) for n in held}
-        held = {n: max(c, min(current[n] if counts[n] else states[n].ready,
-                              schedule.bounds[n].high)) for n, c in held.items()}
+        steady = {n: max(c, min(current[n] if counts[n] else states[n].ready,
+                                schedule.bounds[n].high)) for n, c in held.items()}
+        # Behind a plain Service a kept slower replica paces the whole mix: keep nothing
+        # that would leave less served than the plan would (as `_hold` does).
+        if not ctx.round_robin or ctx.serving(steady, ctx.capacity) + _EPS >= min(
+                sized, ctx.serving(held, ctx.capacity)):
+            held = steady
     targets, transition = _make_before_break(ctx, memory, held, sized)
 
     notes = _notes(spec, ctx, demand, sized, direction, plan, transition, sizing)
@@ -358,11 +374,11 @@ def _alone(ctx: _Context, memory: Memory, sized: float, sizing: Sizing
     alone_ctx = replace(ctx, capacity=raw)
     options = []
     for option in _options(alone_ctx, {}):
-        if option.name not in out:
+        if option.name not in out and raw[option.name] > 0:  # a faster pool: none of it
             if option.low > 0:
                 return None
             option = replace(option, high=0)
-        options.append(option)
+        options.append(option)  # a pool too slow for any SLO keeps its floor, serving none
     factor = 1.0
     if sizing.learned is not None:
         mixed = [slack(spec, p) for n, p in spec.pools.items() if n not in out and raw[n] > 0]
@@ -370,6 +386,14 @@ def _alone(ctx: _Context, memory: Memory, sized: float, sizing: Sizing
                      / model_utilisation(min(slack(spec, spec.pools[n]) for n in out)))
     wanted = sized * factor
     return alone_ctx, _plan(alone_ctx, memory, wanted, options), wanted
+
+
+def _prefer_alone(mixed: Plan, sized: float, alone: Plan, wanted: float) -> bool:
+    """The alone plan wins when it covers its demand and the mix does not or costs more;
+    when neither covers (every ceiling exceeded), the one that serves more."""
+    if alone.covers(wanted):
+        return not mixed.covers(sized) or alone.cost < mixed.cost - _EPS
+    return not mixed.covers(sized) and alone.capacity > mixed.capacity + _EPS
 
 
 def _longest_window(spec: TTSServiceSpec) -> float:

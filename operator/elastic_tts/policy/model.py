@@ -64,6 +64,7 @@ class Transition:
 
     held: Mapping[str, int]
     deadline: float
+    growing: tuple[str, ...] = ()  # the pools whose new replicas it waits for
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,8 @@ class Memory:
             },
             "transition": None
             if self.transition is None
-            else {"held": dict(self.transition.held), "deadline": self.transition.deadline},
+            else {"held": dict(self.transition.held), "deadline": self.transition.deadline,
+                  "growing": list(self.transition.growing)},
             "plans": [[round(t, 3), dict(p)] for t, p in self.plans],
             "bursts": [[round(t, 3), round(b, 4)] for t, b in self.bursts],
             "utilisation": self.utilisation,
@@ -124,6 +126,7 @@ class Memory:
                 else Transition(
                     held={str(k): int(v) for k, v in transition["held"].items()},
                     deadline=float(transition["deadline"]),
+                    growing=tuple(str(n) for n in transition.get("growing", ())),
                 ),
                 plans=tuple((float(t), {str(k): int(v) for k, v in p.items()})
                             for t, p in data.get("plans", [])),
