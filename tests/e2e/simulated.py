@@ -2,7 +2,8 @@
 model and client as every benchmark run, so that the simulator's client-side latency
 can be set beside what the e2e's load generator measures.
 
-The e2e runs Prometheus with a 1 s scrape and the operator with `--rate-windows 4s,8s`,
+The e2e runs Prometheus with a 1 s scrape and the operator with `--rate-windows 4s,8s
+--burst-window 2s`,
 so the simulated controller sees the same lag. What still differs from the e2e (to be
 closed with the real-cluster tier): its load generator spreads connections round-robin
 and retries on the next endpoint, where the simulated client (ADMISSION.md) opens a
@@ -24,7 +25,7 @@ from elastic_tts.simulator.prometheus import MetricsModel
 from elastic_tts.simulator.trace import make_trace
 from tests.e2e.loadgen import Arrival
 
-E2E_METRICS = MetricsModel(scrape_seconds=1, short_window=4, long_window=8)
+E2E_METRICS = MetricsModel(scrape_seconds=1, short_window=4, long_window=8, burst_window=2)
 START = 1_795_392_000.0
 
 

@@ -44,11 +44,20 @@ def test_admission_on_one_replica(label, times, chars, expected):
     assert result.latency.tolist() == pytest.approx(expected), label
 
 
-def test_a_refusal_is_counted_apart_and_the_request_once():
+# The sixth request at 0 is refused until the backlog ahead drains enough (at 1 s). A client
+# that reads retry-after-ms retries after min(drain, 0.1 s x 2^attempt): at 0.1 (min(1, 0.1)),
+# 0.3 (min(0.9, 0.2)), 0.7 (min(0.7, 0.4)) and 1.0 (min(0.3, 0.8)): four refusals. One that
+# reads only Retry-After waits the whole second once.
+HINTED = [(WorkerModel(), 4), (WorkerModel(retry_hint=False), 1)]
+
+
+@pytest.mark.parametrize(("worker", "refusals"), HINTED)
+def test_a_refusal_is_counted_apart_and_the_request_once(worker, refusals):
     spec = spec_of({"gpu": pool()})
-    result = run(spec, trace_of([0.0] * 6), lambda now: {"gpu": 1})
-    assert result.refusals == 1
-    assert result.attempts == 7  # six first attempts and one retry
+    result = run(spec, trace_of([0.0] * 6), lambda now: {"gpu": 1}, worker=worker)
+    assert result.latency.tolist() == pytest.approx([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    assert result.refusals == refusals
+    assert result.attempts == 6 + refusals  # six first attempts and one retry per refusal
 
 
 def test_concurrency_slots_share_the_throughput():
@@ -59,14 +68,16 @@ def test_concurrency_slots_share_the_throughput():
     assert result.latency.tolist() == pytest.approx([2.0, 2.0, 4.0])
 
 
-def test_a_full_queue_refuses_until_a_queued_request_starts():
-    # max_queue 1: the second waits in the queue, the third finds it full; Retry-After is
-    # when the queued one starts (1 s); then it waits 1 s more and takes 1 s: done at 3 s
+@pytest.mark.parametrize(("hint", "refusals"), [(True, 4), (False, 1)])
+def test_a_full_queue_refuses_until_a_queued_request_starts(hint, refusals):
+    # max_queue 1: the second waits in the queue, the third finds it full until the queued
+    # one starts (1 s; retried at 0.1, 0.3, 0.7, 1.0 with the hint, at 1 s without); then
+    # it waits 1 s more and takes 1 s: done at 3 s
     spec = spec_of({"gpu": pool()})
     result = run(spec, trace_of([0.0, 0.0, 0.0]), lambda now: {"gpu": 1},
-                 worker=WorkerModel(max_queue=1))
+                 worker=WorkerModel(max_queue=1, retry_hint=hint))
     assert result.latency.tolist() == pytest.approx([1.0, 2.0, 3.0])
-    assert result.refusals == 1
+    assert result.refusals == refusals
 
 
 def test_no_ready_endpoint_refuses_the_connection_and_the_client_retries_each_second():

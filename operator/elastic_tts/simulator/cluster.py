@@ -17,11 +17,14 @@ the answer is 429 with Retry-After = whole seconds until the backlog ahead has d
 enough (at least 1). The throughput estimate is exact here: a simulated replica serves
 exactly its pool's `throughput`.
 
-The client: each attempt goes on a fresh connection. On 429 it waits Retry-After and
-retries; on a refused connection (no Ready endpoint), a gateway 503 (the chosen backend
-has no Ready endpoint) or a connection lost with a killed node it retries after 1 s. It
-gives up `client_timeout` seconds after its first attempt. A request's latency runs from
-its first attempt to its final answer; one never answered in time counts as a miss.
+The client: each attempt goes on a fresh connection. On 429 it waits retry-after-ms
+(ADMISSION.md, 21:00: min(drain, TTS_RETRY_BASE_MS x 2^attempt), as openai-python honours
+it), or, for the sensitivity run's clients that read only Retry-After, whole seconds (at
+least 1); either way the retry happens at its exact time, not rounded to the 1 s step.
+On a refused connection (no Ready endpoint), a gateway 503 (the chosen backend has no
+Ready endpoint) or a connection lost with a killed node it retries after 1 s. It gives up
+`client_timeout` seconds after its first attempt. A request's latency runs from its
+first attempt to its final answer; one never answered in time counts as a miss.
 
 Load counted once: the offered-load counters count a request when its first attempt
 (no X-Retry-Attempt) reaches a worker, as the worker does; retries never add to them.
@@ -73,6 +76,20 @@ class SpotConditions:
 class WorkerModel:
     max_queue: int = 32  # TTS_MAX_QUEUE
     client_timeout: float = 60.0  # the client gives up this long after its first attempt
+    retry_base: float = 0.1  # TTS_RETRY_BASE_MS, in seconds
+    # The client honours retry-after-ms (as openai-python does); False: a client that
+    # reads only Retry-After (whole seconds, at least 1), the sensitivity run.
+    retry_hint: bool = True
+
+    def retry_wait(self, drain: float, attempt: int) -> float:
+        """How long a refused client waits: `drain` is the exact time until the replica
+        could admit the request, `attempt` the refused attempt's X-Retry-Attempt. The
+        worker sends retry-after-ms = min(drain, base x 2^attempt) in whole milliseconds
+        (at least 1), and Retry-After = drain in whole seconds, at least 1."""
+        if self.retry_hint:
+            hint = min(drain, self.retry_base * 2.0 ** min(attempt, 30))
+            return max(1, math.ceil(hint * 1000 - 1e-6)) / 1000
+        return max(1.0, math.ceil(drain - 1e-9))
 
 
 class Replica:
@@ -414,7 +431,7 @@ class Cluster:
                     after = max(after, queue[-room] - now)
                 pool.refusals += 1
                 pool.refused_chars += chars
-                self._retry(index, now + max(1.0, math.ceil(after - 1e-9)))
+                self._retry(index, now + self.worker.retry_wait(after, tries))
                 return
             queue.append(free)
             start = free

@@ -6,11 +6,11 @@
 - Cold start: 120 s GPU, 30 s CPU. Latency SLO: 5 s per 100 characters.
 
 Ceilings are the spec's largest (1000 replicas), high enough for the benchmark traces
-(the Azure conversation trace at x4 peaks near 7,000 chars/s) that no GPU policy is capped
-by them, even one tuned down to a 10 % target utilisation on a single pool. One CPU replica stays warm,
-as an operator would keep one, so a quiet minute never leaves requests waiting for a
-cold start. Routing is enabled (capacity-weighted HTTPRoute), which is the default
-dispatch when a spec enables it.
+(the Azure conversation trace at x4 peaks near 7,000 chars/s) that no GPU policy is
+capped by them, even one tuned down to a 10 % target utilisation on a single pool. One
+CPU replica stays warm, as an operator would keep one, so a quiet minute never leaves
+requests waiting for a cold start. Routing is enabled (capacity-weighted HTTPRoute),
+which is the default dispatch when a spec enables it.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def simulate(trace: Trace, spec: TTSServiceSpec, policy: Policy, *, dispatch: st
             pools=cluster.states(now),
             burst_rate=scraper.rate(rate_of, now, metrics.burst_window),
             requests_rate=scraper.rate(REQUESTS, now, metrics.long_window),
-            backlog_characters=scraper.gauge(BACKLOG, now),
+            backlog_characters=scraper.gauge(BACKLOG, now, metrics.burst_window),
             refused_share=scraper.share(REFUSALS, REQUESTS, now, metrics.long_window),
         )
 

@@ -28,22 +28,21 @@ from elastic_tts.simulator.trace import FloatArray, Trace
 SCRAPE_SECONDS = 15
 SHORT_WINDOW = 60
 LONG_WINDOW = 300
+BURST_WINDOW = 30
 WARM_SECONDS = 300
 
 
 @dataclass(frozen=True)
 class MetricsModel:
-    """How the controller's Prometheus is set up: its scrape interval and the rate windows
-    the operator queries (`elastic-tts run --rate-windows`). The defaults are the
-    operator's; the e2e tier runs 1 s scrapes and 4 s / 8 s windows."""
+    """How the controller's Prometheus is set up: its scrape interval and the windows the
+    operator queries (`elastic-tts run --rate-windows --burst-window`). The defaults are
+    the operator's and the chart's; the e2e tier runs 1 s scrapes and 2 s / 4 s / 8 s
+    windows."""
 
     scrape_seconds: int = SCRAPE_SECONDS
     short_window: int = SHORT_WINDOW
     long_window: int = LONG_WINDOW
-
-    @property
-    def burst_window(self) -> int:
-        return 2 * self.scrape_seconds  # rate over the newest scrape interval
+    burst_window: int = BURST_WINDOW  # two scrapes: the rate over the newest interval
 CHARS, REQUESTS, REFUSALS, BACKLOG, QUEUE = range(5)
 
 
@@ -106,6 +105,11 @@ class Scraper:
         span = back * self.scrape
         return (self._counter(which, newest) - self._counter(which, newest - back)) / span
 
-    def gauge(self, which: int, now: float) -> float:
+    def gauge(self, which: int, now: float, window: int) -> float:
+        """avg_over_time(x[window]): the mean of the scrapes in (now - window, now]."""
         newest = self.newest(now)
-        return self.samples[newest][which] if newest >= 0 else 0.0
+        if newest < 0:
+            return 0.0
+        oldest = max(0, math.floor((now - window) / self.scrape) + 1)
+        values = [self.samples[i][which] for i in range(min(oldest, newest), newest + 1)]
+        return sum(values) / len(values)
