@@ -1,9 +1,10 @@
 """A real Prometheus (the Debian binary) scraping an in-process exporter every second.
 
 The exporter speaks the worker's metric contract (tts_characters_total,
-tts_offered_requests_total and tts_requests_total{status}, labelled namespace, service
-and pool); a feeder thread advances the counters at the rates a test sets, so Prometheus
-computes real rates from real scrapes.
+tts_offered_requests_total and tts_requests_total{status}, and the admission series of
+ADMISSION.md: tts_refusals_total{reason}, tts_queue_depth, tts_backlog_characters;
+labelled namespace, service and pool); a feeder thread advances the counters at the rates
+a test sets, so Prometheus computes real rates from real scrapes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 
 import requests
-from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from elastic_tts_dev.processes import free_port
 
@@ -25,7 +26,9 @@ class Exporter:
     """Counters the test drives: `set_load(service, pool, chars_per_second)`, for the
     TTSServices of `namespace` (the operator selects on it) unless another is named. An
     exporter shared by tests that each have a namespace of their own has no default, and
-    every `set_load` names one."""
+    every `set_load` names one. `set_load` binds the admission series at zero, as a
+    worker does at start-up (unless ``admission=False``: a worker older than the
+    admission contract); `set_admission` sets refusals per second and the gauges."""
 
     TICK = 0.1
     CHARACTERS_PER_REQUEST = 100
@@ -40,6 +43,14 @@ class Exporter:
         self.requests = Counter("tts_requests", "requests answered",
                                 ["namespace", "service", "pool", "status"],
                                 registry=self.registry)
+        self.refusals = Counter("tts_refusals", "requests refused",
+                                ["namespace", "service", "pool", "reason"],
+                                registry=self.registry)
+        self.queue_depth = Gauge("tts_queue_depth", "requests waiting for a slot",
+                                 ["namespace", "service", "pool"], registry=self.registry)
+        self.backlog = Gauge("tts_backlog_characters", "characters not yet synthesised",
+                             ["namespace", "service", "pool"], registry=self.registry)
+        self._refusing: dict[tuple[str, str, str], float] = {}
         self.port = free_port()
         self._server, _ = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
         self._rates: dict[tuple[str, str, str], float] = {}
@@ -48,29 +59,49 @@ class Exporter:
         self._thread = threading.Thread(target=self._feed, name="exporter-feed", daemon=True)
         self._thread.start()
 
-    def set_load(self, service: str, pool: str, chars_per_second: float,
-                 namespace: str | None = None) -> None:
+    def _key(self, service: str, pool: str, namespace: str | None) -> tuple[str, str, str]:
         namespace = namespace or self.namespace
         if not namespace:
-            raise ValueError(f"set_load({service!r}, {pool!r}): name the namespace (this "
-                             "exporter has no default)")
-        key = (namespace, service, pool)
+            raise ValueError(f"{service!r}, {pool!r}: name the namespace (this exporter "
+                             "has no default)")
+        return namespace, service, pool
+
+    def set_load(self, service: str, pool: str, chars_per_second: float,
+                 namespace: str | None = None, admission: bool = True) -> None:
+        key = self._key(service, pool, namespace)
         with self._lock:
             self._rates[key] = chars_per_second
-        self._advance(key, 0)
+        if admission and key not in self._refusing:
+            self.set_admission(service, pool, namespace=namespace)
+        self._advance(key, 0, 0)
 
-    def _advance(self, key: tuple[str, str, str], characters: float) -> None:
+    def set_admission(self, service: str, pool: str, *, refusals_per_second: float = 0.0,
+                      backlog_characters: float = 0.0, queue_depth: float = 0.0,
+                      namespace: str | None = None) -> None:
+        key = self._key(service, pool, namespace)
+        with self._lock:
+            self._refusing[key] = refusals_per_second
+        self.backlog.labels(*key).set(backlog_characters)
+        self.queue_depth.labels(*key).set(queue_depth)
+        self._advance(key, 0, 0)
+
+    def _advance(self, key: tuple[str, str, str], characters: float, refused: float) -> None:
         requests = characters / self.CHARACTERS_PER_REQUEST
         self.characters.labels(*key).inc(characters)
         self.offered.labels(*key).inc(requests)
         self.requests.labels(*key, "200").inc(requests)
+        if key in self._refusing:
+            self.refusals.labels(*key, "slo").inc(refused)
+            self.requests.labels(*key, "429").inc(refused)
 
     def _feed(self) -> None:
         while not self._stop.wait(self.TICK):
             with self._lock:
                 rates = dict(self._rates)
-            for key, rate in rates.items():
-                self._advance(key, rate * self.TICK)
+                refusing = dict(self._refusing)
+            for key in rates.keys() | refusing.keys():
+                self._advance(key, rates.get(key, 0.0) * self.TICK,
+                              refusing.get(key, 0.0) * self.TICK)
 
     def close(self) -> None:
         self._stop.set()

@@ -1,6 +1,6 @@
 """The Prometheus LoadSource against a real Prometheus scraping the test exporter: rates
-by pool and window, one namespace at a time, the spec's query override, and a
-Prometheus that cannot be asked."""
+by pool and window, the admission signals (and workers that export none), one namespace
+at a time, the spec's query override, and a Prometheus that cannot be asked."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ def prometheus() -> Iterator[Prometheus]:
     exporter.set_load("tts", "gpu", 300)
     exporter.set_load("tts", "cpu", 50)
     exporter.set_load("tts", "gpu", 7, namespace="staging")  # same name, other namespace
+    exporter.set_admission("tts", "cpu", refusals_per_second=0.5, backlog_characters=400,
+                           queue_depth=3)
+    exporter.set_load("legacy", "gpu", 40, admission=False)  # workers before ADMISSION.md
     prom = Prometheus(exporter.port)
     # Rates over the longer window are true once it holds only fed samples: the window,
     # plus a scrape at each end (1 s apart), plus slack for a shared machine.
@@ -36,10 +39,10 @@ def prometheus() -> Iterator[Prometheus]:
 
 
 def ask(prometheus: Prometheus, namespace: str = "prod", query: str | None = None,
-        metric: str = "characters") -> dict[str, WindowLoad]:
+        metric: str = "characters", service: str = "tts") -> dict[str, WindowLoad]:
     source = PrometheusSource(url=prometheus.url, query=query, timeout_seconds=2)
     return PrometheusLoadSource().load(
-        LoadQuery(namespace, "tts", metric, WINDOWS, source))  # type: ignore[arg-type]
+        LoadQuery(namespace, service, metric, WINDOWS, source))  # type: ignore[arg-type]
 
 
 def test_rates_by_pool_and_window(prometheus: Prometheus) -> None:
@@ -50,6 +53,24 @@ def test_rates_by_pool_and_window(prometheus: Prometheus) -> None:
         assert window.pool("cpu").characters == pytest.approx(50, rel=0.25)
         assert window.pool("gpu").requests == pytest.approx(3, rel=0.25)  # 100 chars each
         assert window.pool("gpu").refusals == 0  # the exporter refuses nothing
+
+
+def test_admission_signals_by_pool(prometheus: Prometheus) -> None:
+    for window in ask(prometheus).values():
+        cpu = window.pool("cpu")
+        assert cpu.refusals == pytest.approx(0.5, rel=0.25)
+        assert cpu.backlog_characters == pytest.approx(400)
+        assert cpu.queue_depth == pytest.approx(3)
+        assert window.admission("refusals") == pytest.approx(0.5, rel=0.25)  # gpu's: 0
+        assert window.admission("backlog_characters") == pytest.approx(400)
+
+
+def test_workers_without_admission_series_read_as_unobserved(prometheus: Prometheus) -> None:
+    legacy = ask(prometheus, service="legacy")["8s"]
+    assert legacy.pool("gpu").characters == pytest.approx(40, rel=0.25)
+    assert legacy.pool("gpu").refusals is None  # not exported: not the same as zero
+    assert legacy.admission("refusals") is None
+    assert legacy.admission("backlog_characters") is None
 
 
 def test_one_namespace_at_a_time(prometheus: Prometheus) -> None:

@@ -118,7 +118,7 @@ def start_operator(installed: Installation, namespace: str, tmp_path: Path
 
     def start(*namespaces: str, **options: Any) -> OperatorProcess:
         log = tmp_path / f"operator-{len(started)}.log"
-        extra = ["--rate-windows=4s,8s", *options.pop("extra_args", ())]
+        extra = ["--rate-windows=4s,8s", "--burst-window=2s", *options.pop("extra_args", ())]
         process = OperatorProcess(installed.kubeconfig, log, namespaces=namespaces,
                                   extra_args=extra, **options)
         started.append(process)

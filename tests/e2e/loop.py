@@ -49,7 +49,8 @@ class OperatorProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "elastic_tts.cli", "run", "--namespace", self.namespace,
                  "--standalone", "--liveness", self.liveness,
-                 "--metrics-port", str(metrics_port), "--rate-windows", "4s,8s"],
+                 "--metrics-port", str(metrics_port), "--rate-windows", "4s,8s",
+                 "--burst-window", "2s"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.starts += 1
 

@@ -4,8 +4,9 @@ Each recorded tick carries what the operator saw (the demand it computed from
 Prometheus, each pool's current/ready/pending) and what it decided. The simulator's
 `ElasticTTS` policy is fed those observations, tick by tick, with its own memory carried
 as the simulator carries it, and its prediction is compared with the operator's decision.
-Both rates are set to the observed demand times the target utilisation: the engine only
-uses their maximum.
+The load inputs are those the operator wrote to status.engine.observation (the rates,
+burst rate, requests rate, backlog and refused share); a status without them (an older
+operator) gives both rates as the observed demand times the target utilisation.
 """
 
 from __future__ import annotations
@@ -51,9 +52,19 @@ def replay(raw_spec: Mapping[str, Any], ticks: Sequence[Tick]) -> list[Disagreem
     start = ticks[0].at if ticks else 0.0
     disagreements = []
     for tick in ticks:
-        rate = tick.demand * spec.scaling.target_utilization
-        view = View(now=tick.at - start, epoch=tick.at, short_rate=rate, long_rate=rate,
-                    pools=pool_states(tick.pools))
+        seen = (tick.status.get("engine") or {}).get("observation")
+        if seen and "shortRate" in seen and "longRate" in seen:
+            # A signal the operator did not observe is absent (see reconcile.tick.observed).
+            view = View(now=tick.at - start, epoch=tick.at, short_rate=seen["shortRate"],
+                        long_rate=seen["longRate"], pools=pool_states(tick.pools),
+                        burst_rate=seen.get("burstRate"),
+                        requests_rate=seen.get("requestsRate"),
+                        backlog_characters=seen.get("backlogCharacters"),
+                        refused_share=seen.get("refusedShare"))
+        else:
+            rate = tick.demand * spec.scaling.target_utilization
+            view = View(now=tick.at - start, epoch=tick.at, short_rate=rate, long_rate=rate,
+                        pools=pool_states(tick.pools))
         predicted = policy.decide(view)
         if predicted != tick.replicas:
             disagreements.append(Disagreement(tick.at, tick.replicas, predicted))

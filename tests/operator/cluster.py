@@ -1,5 +1,6 @@
 """Helpers of the operator tier: a bounded wait, and the tick settings of in-process
-ticks (the operator processes get the same rate windows through --rate-windows)."""
+ticks (the operator processes get the same windows through --rate-windows and
+--burst-window)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from elastic_tts.reconcile.tick import TickSettings
 
 T = TypeVar("T")
 
-# Rates over seconds, not minutes: Prometheus scrapes every second in these tests.
-TEST_SETTINGS = TickSettings(rate_windows=("4s", "8s"), node_cache_seconds=1.0)
+# Rates over seconds, not minutes: Prometheus scrapes every second in these tests, so the
+# burst window (two scrapes) is 2 s.
+TEST_SETTINGS = TickSettings(rate_windows=("4s", "8s"), burst_window="2s",
+                             node_cache_seconds=1.0)
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0,

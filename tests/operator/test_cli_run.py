@@ -9,6 +9,7 @@ from elastic_tts.cli import main
 
 @pytest.mark.parametrize(("argv", "needle"), [
     (["run", "--rate-windows", "fast"], "--rate-windows must be two PromQL durations"),
+    (["run", "--burst-window", "1m30"], "--burst-window must be a PromQL duration"),
     (["run", "--metrics-port", "70000"], "--metrics-port must be 1-65535"),
     (["run", "--namespace", "a", "--all-namespaces"], "not allowed with argument"),
 ])

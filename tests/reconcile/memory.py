@@ -62,15 +62,28 @@ class MemoryCluster:
 
 
 class StaticLoad:
-    """Characters per second by pool, the same over every window; `None`: unavailable."""
+    """Characters per second by pool (100 per request), the same over every window unless
+    `windows` gives a window its own; the admission signals by pool when set (absent:
+    workers that export none). `available` False: the source cannot be asked."""
 
     def __init__(self, characters: Mapping[str, float] | None = None) -> None:
         self.characters = dict(characters or {})
+        self.windows: dict[str, dict[str, float]] = {}  # window -> pool -> characters/s
+        self.refusals: dict[str, float] = {}  # pool -> refused requests/s
+        self.backlog: dict[str, float] = {}  # pool -> backlog characters
         self.available = True
+        self.asked: list[LoadQuery] = []
 
     def load(self, query: LoadQuery) -> dict[str, WindowLoad]:
+        self.asked.append(query)
         if not self.available:
             raise MetricsUnavailable("the test says so")
-        window = WindowLoad({pool: PoolLoad(characters=rate, requests=rate / 100)
-                             for pool, rate in self.characters.items()})
-        return dict.fromkeys(query.windows, window)
+        return {window: self._window(self.windows.get(window, self.characters))
+                for window in query.windows}
+
+    def _window(self, characters: Mapping[str, float]) -> WindowLoad:
+        return WindowLoad({
+            pool: PoolLoad(characters=rate, requests=rate / 100,
+                           refusals=self.refusals.get(pool),
+                           backlog_characters=self.backlog.get(pool))
+            for pool, rate in characters.items()})

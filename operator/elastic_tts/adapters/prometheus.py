@@ -86,9 +86,15 @@ class PrometheusLoadSource:
                 for labels, value in override:
                     _add(signals[query.metric], labels, value)
             names = set().union(*signals.values())
-            loads[window] = WindowLoad({
-                pool: PoolLoad(**{signal: signals[signal].get(pool, 0.0) for signal in SIGNALS})
-                for pool in sorted(names)})
+            loads[window] = WindowLoad({pool: PoolLoad(
+                characters=signals["characters"].get(pool, 0.0),
+                requests=signals["requests"].get(pool, 0.0),
+                # A pool whose workers export no such series has not been observed
+                # refusing (None); no traffic, by contrast, is zero load.
+                refusals=signals["refusals"].get(pool),
+                queue_depth=signals["queue_depth"].get(pool),
+                backlog_characters=signals["backlog_characters"].get(pool),
+            ) for pool in sorted(names)})
         return loads
 
     def _client(self, url: str) -> PrometheusConnect:

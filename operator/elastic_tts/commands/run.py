@@ -10,16 +10,27 @@ import time
 from elastic_tts.commands.args import UsageError
 
 
+def _promql_duration(text: str) -> bool:
+    return text[:-1].isdigit() and int(text[:-1]) > 0 and text[-1:] in ("s", "m", "h")
+
+
 def rate_windows(text: str) -> tuple[str, str]:
     parts = [p.strip() for p in text.split(",")]
-    valid = len(parts) == 2 and all(
-        p[:-1].isdigit() and int(p[:-1]) > 0 and p[-1] in "smh" for p in parts
-    )
-    if not valid:
+    if not (len(parts) == 2 and all(_promql_duration(p) for p in parts)):
         raise argparse.ArgumentTypeError(
             f"--rate-windows must be two PromQL durations like 1m,5m, got {text!r}"
         )
     return parts[0], parts[1]
+
+
+def burst_window(text: str) -> str | None:
+    text = text.strip()
+    if text == "off":
+        return None
+    if not _promql_duration(text):
+        raise argparse.ArgumentTypeError(
+            f"--burst-window must be a PromQL duration like 30s, or off, got {text!r}")
+    return text
 
 
 def port_number(text: str) -> int:
@@ -74,6 +85,10 @@ def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--rate-windows", type=rate_windows, default=("1m", "5m"),
                         metavar="SHORT,LONG",
                         help="PromQL rate windows for the short and long load (default 1m,5m)")
+    parser.add_argument("--burst-window", type=burst_window, default="30s", metavar="WINDOW",
+                        help="PromQL window of the burst rate and the workers' backlog: two "
+                        "scrape intervals (default 30s, for 15 s scrapes; off: no burst "
+                        "headroom or panic)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     parser.set_defaults(func=run_operator)
 
@@ -92,7 +107,8 @@ def run_operator(args: argparse.Namespace) -> int:
         raise UsageError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from None
 
     kopf.run(
-        memo=operator_memo(TickSettings(rate_windows=args.rate_windows)),
+        memo=operator_memo(TickSettings(rate_windows=args.rate_windows,
+                                        burst_window=args.burst_window)),
         clusterwide=not args.namespace, namespaces=args.namespace or (),
         # kopf pauses every watch until a *named* peering's CRD exists, even when
         # standalone; a standalone run must name none (as handlers.operator_task does).

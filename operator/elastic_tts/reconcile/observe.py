@@ -126,7 +126,13 @@ def observe_pools(spec: TTSServiceSpec, deployments: Iterable[Manifest],
 
 @dataclass(frozen=True)
 class Load:
-    """Rates in the spec's metric unit for the engine, plus display figures for status."""
+    """Rates in the spec's metric unit for the engine, plus display figures for status.
+
+    The engine's further inputs (policy.Observation) come from the same round trips: the
+    burst rate over the burst window (the newest scrape interval), the offered requests
+    over the long window (the mean text length), the workers' backlog gauge averaged over
+    the burst window, and the share of offered requests refused over the long window.
+    The last two are None when no worker exports the series."""
 
     short_rate: float
     long_rate: float
@@ -134,24 +140,39 @@ class Load:
     characters_per_second: float
     # pool -> {"requestsPerSecond": .., "charactersPerSecond": ..}
     per_pool: Mapping[str, Mapping[str, float]]
+    burst_rate: float | None = None
+    requests_rate: float | None = None
+    backlog_characters: float | None = None
+    refused_share: float | None = None
 
 
 def read_load(source: LoadSource, spec: TTSServiceSpec, service: str, namespace: str,
-              windows: tuple[str, str]) -> Load:
-    """The short and long rates. An empty answer means no traffic (nothing served yet,
-    or every pod scaled away), which is a rate of zero, as in KEDA. Raises
-    MetricsUnavailable when the source cannot be asked."""
+              windows: tuple[str, str], burst_window: str | None = None) -> Load:
+    """The short and long rates, and the burst and admission signals (see `Load`). An
+    empty answer means no traffic (nothing served yet, or every pod scaled away), which
+    is a rate of zero, as in KEDA. Raises MetricsUnavailable when the source cannot be
+    asked."""
     metric = spec.scaling.metric
-    by_window = source.load(LoadQuery(namespace, service, metric, windows,
+    asked = tuple(dict.fromkeys((*([burst_window] if burst_window else []), *windows)))
+    by_window = source.load(LoadQuery(namespace, service, metric, asked,
                                       spec.scaling.prometheus))
     short, long = by_window[windows[0]], by_window[windows[1]]
+    burst = by_window[burst_window] if burst_window else None
     per_pool = {
         name: {"requestsPerSecond": round(short.pool(name).requests, 3),
                "charactersPerSecond": round(short.pool(name).characters, 3)}
         for name in spec.pools
     }
-    return Load(short.total(metric), long.total(metric), short.total("requests"),
-                short.total("characters"), per_pool)
+    offered = long.total("requests")
+    refusals = long.admission("refusals")
+    return Load(
+        short.total(metric), long.total(metric), short.total("requests"),
+        short.total("characters"), per_pool,
+        burst_rate=burst.total(metric) if burst is not None else None,
+        requests_rate=offered,
+        backlog_characters=(burst or short).admission("backlog_characters"),
+        refused_share=refusals / offered if refusals is not None and offered > 0 else None,
+    )
 
 
 __all__ = ["Load", "MetricsUnavailable", "PoolView", "observe_pools", "read_load"]

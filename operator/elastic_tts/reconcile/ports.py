@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from elastic_tts.policy.spec import Metric, PrometheusSource
 
@@ -69,6 +69,11 @@ class LoadQuery:
     source: PrometheusSource  # the spec's connection settings and optional query override
 
 
+# The worker's admission signals (ADMISSION.md): None when the pool's workers export no
+# such series (workers older than the admission contract), which is not the same as zero.
+AdmissionSignal = Literal["refusals", "queue_depth", "backlog_characters"]
+
+
 @dataclass(frozen=True)
 class PoolLoad:
     """One pool's load over one window. A further signal is one more field here and one
@@ -76,9 +81,9 @@ class PoolLoad:
 
     characters: float = 0.0  # offered characters per second (each request counted once)
     requests: float = 0.0  # offered requests per second
-    refusals: float = 0.0  # requests per second the workers refused (429 and 503)
-    queue_depth: float = 0.0  # requests admitted and waiting for a slot, mean
-    backlog_characters: float = 0.0  # characters admitted, not yet synthesised, mean
+    refusals: float | None = None  # requests per second the workers refused (429 and 503)
+    queue_depth: float | None = None  # requests admitted and waiting for a slot, mean
+    backlog_characters: float | None = None  # characters admitted, not yet synthesised
 
     def of(self, metric: Metric) -> float:
         return self.characters if metric == "characters" else self.requests
@@ -92,6 +97,12 @@ class WindowLoad:
 
     def total(self, metric: Metric) -> float:
         return sum(load.of(metric) for load in self.pools.values())
+
+    def admission(self, signal: AdmissionSignal) -> float | None:
+        """The signal summed over the pools that export it; None when none does."""
+        values = [v for load in self.pools.values()
+                  if (v := getattr(load, signal)) is not None]
+        return sum(values) if values else None
 
     def pool(self, name: str) -> PoolLoad:
         return self.pools.get(name, PoolLoad())

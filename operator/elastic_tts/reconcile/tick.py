@@ -68,6 +68,9 @@ class ServiceRef:
 @dataclass(frozen=True)
 class TickSettings:
     rate_windows: tuple[str, str] = ("1m", "5m")  # short and long PromQL rate windows
+    # The newest scrape interval's rate (bursts) and the backlog gauge's mean: two of the
+    # chart's 15 s scrapes. None: no burst signal (the engine's burst stage is skipped).
+    burst_window: str | None = "30s"
     node_cache_seconds: float = 5.0  # one node list serves every service's tick
 
 
@@ -97,6 +100,19 @@ class _NodeCache:
                 self._nodes = cluster.list(NODES, None)
                 self._at = now
             return self._nodes
+
+
+def observed(observation: Observation) -> dict[str, float]:
+    """The load inputs of the tick's Observation, for status: what the engine saw, so a
+    decision can be explained (and replayed) from the object alone. A signal not observed
+    is left out (a null in a merge patch would delete the key anyway)."""
+    figures = {"shortRate": observation.short_rate,
+               "longRate": observation.long_rate,
+               "burstRate": observation.burst_rate,
+               "requestsRate": observation.requests_rate,
+               "backlogCharacters": observation.backlog_characters,
+               "refusedShare": observation.refused_share}
+    return {key: round(value, 6) for key, value in figures.items() if value is not None}
 
 
 def _class_totals(spec: TTSServiceSpec, replicas: Mapping[str, int]) -> dict[str, int]:
@@ -158,7 +174,8 @@ class Ticker:
 
         load: Load | None = None
         try:
-            load = read_load(self.load, spec, ref.name, ns, self.settings.rate_windows)
+            load = read_load(self.load, spec, ref.name, ns, self.settings.rate_windows,
+                             self.settings.burst_window)
         except MetricsUnavailable as exc:
             result.metrics_error = str(exc)
         observation = Observation(
@@ -166,6 +183,10 @@ class Ticker:
             long_rate=load.long_rate if load else None,
             pools=view.states,
             metrics_available=load is not None,
+            burst_rate=load.burst_rate if load else None,
+            requests_rate=load.requests_rate if load else None,
+            backlog_characters=load.backlog_characters if load else None,
+            refused_share=load.refused_share if load else None,
         )
         decision = decide(spec, observation, memory, now)
         result.decision = decision
@@ -179,8 +200,8 @@ class Ticker:
             weights = route_weights(spec, {n: s.ready for n, s in view.states.items()})
             result.route = self._converge_route(ref, spec, weights, adopt)
 
-        result.status = self._status(ref, spec, status, decision, view, load, result,
-                                     weights, now)
+        result.status = self._status(ref, spec, status, decision, observation, view, load,
+                                     result, weights, now)
         result.events = self._events(status, result.status, decision, result.changes)
         return result
 
@@ -195,8 +216,9 @@ class Ticker:
                            strayed=lambda live: route_backend_weights(live) != wanted)
 
     def _status(self, ref: ServiceRef, spec: TTSServiceSpec, old: Mapping[str, Any],
-                decision: Decision, view: PoolView, load: Load | None, result: TickResult,
-                weights: Mapping[str, int] | None, now: float) -> dict[str, Any]:
+                decision: Decision, observation: Observation, view: PoolView,
+                load: Load | None, result: TickResult, weights: Mapping[str, int] | None,
+                now: float) -> dict[str, Any]:
         conditions = old.get("conditions")
         pending_ready = [
             f"{name} {view.states[name].ready}/{target} ready"
@@ -254,6 +276,7 @@ class Ticker:
                              "replicas": dict(decision.replicas)},
             "conditions": conditions,
             "engine": {"memory": decision.memory.to_dict(),
+                       "observation": observed(observation),
                        "interruptedPods": sorted(view.interrupted_uids)},
         }
         if weights is not None:
