@@ -7,8 +7,11 @@ draining worker or 429 by a full one, is retried on the next endpoint, a bounded
 of times; the latency is measured from the scheduled arrival to the final answer, so
 client-side queueing and retries count against it. A 429 is retried after its
 Retry-After until the request's deadline (GIVE_UP_SECONDS), as a client that is told to
-come back later does. A request is *lost* when no attempt got a 200 (and it was not
-rejected as bad input, which the replay never sends).
+come back later does: it honours the worker's `retry-after-ms` when 0 < value <= 60 s, as
+openai-python does, else `Retry-After` (at least 1 s), and sends every retry with
+`X-Retry-Attempt: n` and the first attempt's `X-Request-Id` (ADMISSION.md), so the worker
+counts the request once and grows its hint with the attempt. A request is *lost* when no
+attempt got a 200 (and it was not rejected as bad input, which the replay never sends).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import itertools
 import math
 import threading
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -173,6 +177,8 @@ class LoadGenerator:
         answers: list[str] = []
         status: int | None = None
         attempts = 0
+        sent = 0  # attempts that reached a worker, 429s included: X-Retry-Attempt
+        request_id = uuid.uuid4().hex
         # Bounded by attempts at a worker, by GIVE_UP_SECONDS, and by the loop's count.
         for _ in range(int(GIVE_UP_SECONDS / 0.2) + MAX_ATTEMPTS):
             if self._stop.is_set():
@@ -186,8 +192,13 @@ class LoadGenerator:
                 continue
             attempts += 1
             url = endpoints[next(self._next) % len(endpoints)]
+            headers = {"X-Request-Id": request_id}
+            if sent:
+                headers["X-Retry-Attempt"] = str(sent)
+            sent += 1
             try:
-                response = self._session().post(f"{url}/tts", json=body, timeout=20)
+                response = self._session().post(f"{url}/tts", json=body, headers=headers,
+                                                timeout=20)
             except requests.RequestException:
                 answers.append("connection error")
                 continue
@@ -197,13 +208,29 @@ class LoadGenerator:
                 # "Come back later": the client does, until it gives up; it is not a
                 # failed attempt at a worker, so only the deadline bounds it.
                 attempts -= 1
-                time.sleep(min(float(response.headers.get("Retry-After") or 1), 1.0))
+                left = GIVE_UP_SECONDS - (time.time() - scheduled)
+                time.sleep(max(0.0, min(retry_wait(response.headers), left)))
                 continue
             if status == 503:  # draining: the next endpoint, at once
                 continue
             break
         self.stats.add(Result(scheduled, chars, status, time.time() - scheduled, attempts),
                        answers)
+
+
+def retry_wait(headers: Mapping[str, str]) -> float:
+    """Seconds a refused client waits: `retry-after-ms` when it is a number in (0, 60 s],
+    else `Retry-After` in whole seconds, at least 1 (a missing or bad one reads as 1)."""
+    try:
+        hint = float(headers.get("retry-after-ms") or "nan") / 1000
+    except ValueError:
+        hint = math.nan
+    if 0 < hint <= 60:
+        return hint
+    try:
+        return max(1.0, float(int(headers.get("Retry-After") or "1")))
+    except ValueError:
+        return 1.0
 
 
 def percentile(values: Sequence[float], q: float) -> float:
