@@ -142,6 +142,7 @@ def test_bad_files_exit_2_with_one_line(capsys, small_trace, argv, message):
         (["--seeds", "1,x"], "--seeds must be whole numbers"),
         (["--spot-wave-fraction", "2"], "--spot-wave-fraction must be between 0 and 1"),
         (["--worker-max-queue", "0"], "--worker-max-queue must be a whole number of at least 1"),
+        (["--clients", "patient"], "invalid choice: 'patient'"),
         (["--spot-notice", "nan"], "--spot-notice must be a finite number"),
     ],
 )

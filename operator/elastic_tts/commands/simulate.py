@@ -64,6 +64,11 @@ def add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                         "(default 0.5)")
     parser.add_argument("--worker-max-queue", type=_whole("--worker-max-queue"), default=32,
                         metavar="N", help="the workers' TTS_MAX_QUEUE (default 32)")
+    parser.add_argument("--clients", choices=("retry-hint", "retry-after"),
+                        default="retry-hint",
+                        help="how refused clients wait: retry-hint honours the workers' "
+                        "retry-after-ms as openai-python does (default); retry-after reads "
+                        "only Retry-After, whole seconds (the sensitivity run)")
     parser.add_argument("--plot", default=DEFAULT_PLOT, metavar="PNG",
                         help=f"where to write the timeline (default {DEFAULT_PLOT})")
     parser.add_argument("--no-plot", action="store_true", help="do not draw the timeline")
@@ -156,7 +161,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     weather = SpotWeather(args.spot_interruption_rate, args.spot_notice,
                           args.spot_shortages_per_day, args.spot_shortage_minutes,
                           args.spot_waves_per_day, args.spot_wave_fraction)
-    worker = WorkerModel(max_queue=args.worker_max_queue)
+    worker = WorkerModel(max_queue=args.worker_max_queue,
+                         retry_hint=args.clients == "retry-hint")
     bar = _progress_bar(enabled=not args.json and sys.stderr.isatty(),
                         total=int(trace.duration) * runs_planned(spec) * len(seeds))
     try:
