@@ -83,17 +83,21 @@ def test_metrics_add_up_across_worker_processes(start: ServerFactory, tmp_path: 
         assert metric(server, "tts_inflight_requests") == 0
 
 
-def test_the_concurrency_limit_answers_429(start: ServerFactory) -> None:
-    server = start({"TTS_FAKE_DELAY": "1.5", "TTS_MAX_CONCURRENCY": "2",
-                    "TTS_RETRY_AFTER": "2", "TTS_CACHE_ENTRIES": "0"})
+def test_admission_queues_what_fits_the_slo_and_refuses_the_rest(start: ServerFactory) -> None:
+    # 2 slots, 1.5 s a request, a measured-looking 2 chars/s: three 3-character requests
+    # queued behind two in service would wait beyond the 5 s SLO of their length.
+    server = start({"TTS_FAKE_DELAY": "1.5", "TTS_MAX_CONCURRENCY": "2", "TTS_MAX_QUEUE": "8",
+                    "TTS_THROUGHPUT": "2", "TTS_CACHE_ENTRIES": "0"})
     with ThreadPoolExecutor(5) as pool:
         replies = list(pool.map(lambda i: server.post("/tts", {"text": f"请求{i}"}), range(5)))
     statuses = sorted(r.status for r in replies)
-    assert statuses == [200, 200, 429, 429, 429]
+    assert statuses.count(200) >= 2 and set(statuses) <= {200, 429}, statuses
     refused = [r for r in replies if r.status == 429]
-    assert all(r.headers["Retry-After"] == "2" for r in refused)
-    assert all(r.json()["error"] == "too_many_requests" for r in refused)  # type: ignore[index]
-    assert metric(server, "tts_requests_total", status="429") == 3
+    assert refused, "nothing was refused"
+    assert all(int(r.headers["Retry-After"]) >= 1 for r in refused)
+    assert all(r.json()["error"] == "overloaded" for r in refused)  # type: ignore[index]
+    assert metric(server, "tts_requests_total", status="429") == len(refused)
+    assert metric(server, "tts_refusals_total", reason="slo") == len(refused)
 
 
 def test_sigterm_drains_without_dropping_in_flight_requests(start: ServerFactory) -> None:

@@ -13,7 +13,6 @@ import sys
 from collections.abc import Sequence
 
 from tts_worker.config import ConfigError, load_settings
-from tts_worker.engines.base import EngineError
 
 GUNICORN_CONFIG = "python:tts_worker.gunicorn_conf"
 APP = "tts_worker:create_app()"
@@ -27,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to bind (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8080)")
     serve.add_argument("--engine", default=None, help="espeak or modelscope (TTS_ENGINE)")
+    serve.add_argument("--model", default=None,
+                       help="what the engine loads: a local model directory, or an id baked "
+                            "into the image under TTS_MODEL_ROOT (TTS_MODEL)")
     serve.add_argument("--model-dir", default=None,
                        help="local ModelScope model directory (TTS_MODEL_DIR)")
     serve.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
@@ -44,6 +46,9 @@ def flag_environment(args: argparse.Namespace) -> dict[str, str]:
         env["TTS_BIND"] = f"{args.host or host or '0.0.0.0'}:{args.port or port or 8080}"
     if args.engine is not None:
         env["TTS_ENGINE"] = args.engine
+    if args.model is not None:
+        env["TTS_MODEL"] = (os.path.abspath(args.model) if os.path.isdir(args.model)
+                            else args.model)
     if args.model_dir is not None:
         env["TTS_MODEL_DIR"] = os.path.abspath(args.model_dir)
     if args.device is not None:
@@ -54,16 +59,17 @@ def flag_environment(args: argparse.Namespace) -> dict[str, str]:
 
 
 def check_settings() -> None:
-    """Reject bad settings here, in one line, rather than in a worker that fails to boot."""
+    """Reject bad settings here, in one line, rather than in a worker that fails to boot.
+
+    An engine that cannot start (no model, a voice it lacks) is not a bad setting: the
+    worker starts anyway and says why on /readyz, where Kubernetes and the operator look.
+    """
     from tts_worker.engines import engine_names
-    from tts_worker.engines.model_dir import resolve_model_dir
 
     settings = load_settings()
     if settings.engine not in engine_names():
         raise ConfigError(f"TTS_ENGINE = {settings.engine!r}, must be one of "
                           f"{', '.join(engine_names())}")
-    if settings.engine == "modelscope":
-        resolve_model_dir(settings.model_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.update(flag_environment(args))
     try:
         check_settings()
-    except (ConfigError, EngineError) as exc:
+    except ConfigError as exc:
         print(f"elastic-tts-worker: {exc}", file=sys.stderr)
         return 2
     os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONFIG, APP])
