@@ -62,6 +62,10 @@ class Ticket:
         self.started: float | None = None
         self._finished = False
 
+    @property
+    def granted(self) -> bool:
+        return self._granted.is_set()
+
     def wait_for_slot(self, timeout: float) -> bool:
         """Block until this request has a slot (False if `timeout` passed first)."""
         if self._granted.wait(timeout):

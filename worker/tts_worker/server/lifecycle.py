@@ -59,7 +59,10 @@ def attach(worker: Any, probe_bind: str, runtime: RuntimeDir) -> None:
     # A replacement answers probes only once it can serve, so the pod stays Ready on the
     # process it replaces; the first processes answer at once (loading is 503 on /readyz).
     replacement = recycle_under_way(runtime, pid)
-    if not replacement:
+    if replacement:
+        # Nor API connections: the old process takes them until this one can serve.
+        getattr(worker, "hold_accepting", lambda: None)()
+    else:
         start_probes()
 
     @_once
@@ -67,6 +70,7 @@ def attach(worker: Any, probe_bind: str, runtime: RuntimeDir) -> None:
         ok = state.status == ENGINE_READY
         runtime.mark(READY, pid, "ready" if ok else "failed")
         if ok:
+            getattr(worker, "allow_accepting", lambda: None)()
             start_probes()
 
     state.on_ready.append(loaded)

@@ -112,6 +112,8 @@ class RecycleCoordinator:
             if pid not in self._arbiter.WORKERS:
                 self._runtime.forget(pid)
                 continue
+            if self._runtime.has(RETIRE, pid):
+                continue  # replaced already, and on its way out
             if self._clock() < self._not_before.get(pid, 0.0):
                 continue
             self._replace(pid)

@@ -30,6 +30,7 @@ import errno
 import json
 import selectors
 import socket
+import threading
 import time
 from functools import partial
 from typing import Any
@@ -61,6 +62,20 @@ class TtsThreadWorker(ThreadWorker):  # type: ignore[misc]
         settings = load_settings()
         self.header_timeout = settings.header_timeout
         self.body_timeout = settings.body_timeout
+        self._may_accept = threading.Event()
+        self._may_accept.set()
+
+    # A replacement process (tts_worker.server.recycle) takes no API connections until its
+    # engine is ready: the process it replaces serves them meanwhile.
+    def hold_accepting(self) -> None:
+        self._may_accept.clear()
+
+    def allow_accepting(self) -> None:
+        self._may_accept.set()
+        self.method_queue.defer(lambda: None)  # wake the loop, which then starts accepting
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        super().set_accept_enabled(enabled and self._may_accept.is_set())
 
     def accept(self, listener: Any) -> None:
         try:
