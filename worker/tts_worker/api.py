@@ -9,6 +9,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from tts_worker import speech
 from tts_worker.audio import FORMATS, mp3_available
+from tts_worker.body import close_if_body_unread
 from tts_worker.openai_voices import openai_voice_map
 from tts_worker.openapi import build_openapi
 from tts_worker.state import WorkerState, current_state
@@ -31,6 +32,7 @@ def tts() -> Response:
 
 @bp.after_app_request
 def _count_request(response: Response) -> Response:
+    close_if_body_unread(request)
     state = current_state()
     if request.endpoint in SYNTHESIS_ENDPOINTS and not g.get("tts_streamed"):
         started = g.get("tts_started", time.perf_counter())

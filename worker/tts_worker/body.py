@@ -5,8 +5,9 @@ What is checked, layer by layer:
 - framing: a Content-Length over the limit is refused before reading (413); a chunked body
   is read up to the limit and refused beyond it (413), never cut; a malformed chunk, a
   body shorter than its Content-Length, or a client that stops sending before
-  TTS_BODY_TIMEOUT are answered (400, 400, 408). After any of these the connection closes,
-  saying so, because where the next request would start is unknown;
+  TTS_BODY_TIMEOUT are answered (400, 400, 408). After any of these, and after any answer
+  given without reading the body (close_if_body_unread), the connection closes, saying
+  so, because where the next request would start is unknown;
 - `Content-Encoding` other than identity is refused (415): bodies are not decompressed;
 - encoding: strict UTF-8 (a BOM is invalid JSON);
 - JSON: an object at the top, no duplicate keys, no NaN or Infinity, no number literal
@@ -20,7 +21,7 @@ import json
 import time
 from typing import Any
 
-from flask import Request
+from flask import Request, g
 
 from tts_worker.errors import ApiError
 from tts_worker.server_hints import close_connection
@@ -87,7 +88,23 @@ def read_body(request: Request, max_bytes: int, timeout: float) -> bytes:
         raise _closing(400, "incomplete_body",
                        f"the body ended after {got} of the {length} bytes its "
                        "Content-Length announced")
+    g.tts_body_read = True
     return b"".join(parts)
+
+
+def has_body(request: Request) -> bool:
+    if "chunked" in (request.environ.get("HTTP_TRANSFER_ENCODING") or "").lower():
+        return True
+    return bool(request.content_length)
+
+
+def close_if_body_unread(request: Request) -> None:
+    """An answer given without reading the body to its end (a wrong content type, a 404, a
+    405) closes the connection: the server would otherwise skip the rest of the body to
+    find the next request, and a body that is malformed, or larger than the server skips,
+    would lose that request."""
+    if has_body(request) and not g.get("tts_body_read"):
+        close_connection()
 
 
 class _NumberTooLarge(ValueError):
