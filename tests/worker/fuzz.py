@@ -223,7 +223,7 @@ def _frame(method: str, path: str, version: str, headers: list[tuple[str, str]],
         "short_length_close", "long_length", "no_length", "two_lengths", "negative_length",
         "plus_length", "huge_length", "chunk_bad_size", "chunk_no_end", "chunk_huge_size",
         "chunk_extension", "chunk_trailer", "te_and_length", "te_gzip", "chunk_bare_lf",
-        "chunk_no_terminator"])
+        "chunk_no_terminator", "chunk_bad_trailer", "chunk_bad_extension"])
     # gunicorn refuses chunked framing outside HTTP/1.1 before the app runs (RFC 9112).
     header_level = version != "HTTP/1.1" and ("chunk" in kind or "te_" in kind)
     stalls = False
@@ -266,10 +266,20 @@ def _frame(method: str, path: str, version: str, headers: list[tuple[str, str]],
     elif kind == "chunk_huge_size":
         raw = head("Transfer-Encoding: chunked") + b"ffffffffffffffffffff\r\n" + body
     elif kind == "chunk_extension":
-        raw = head("Transfer-Encoding: chunked") + f"{len(body):x};name=value\r\n".encode() \
-            + body + b"\r\n0\r\n\r\n"
+        data = f"{len(body):x};name=value\r\n".encode() + body + b"\r\n" if body else b""
+        raw = head("Transfer-Encoding: chunked") + data + b"0;last=1\r\n\r\n"
     elif kind == "chunk_trailer":
         raw = head("Transfer-Encoding: chunked") + chunks(body) + b"0\r\nX-Trailer: 1\r\n\r\n"
+    elif kind == "chunk_bad_trailer":
+        trailer = rng.choice([b"X Bad: 1", b"Content-Length: 5", b"X-Long: " + b"a" * 9000,
+                              b"X-Fold: a\r\n b", b"X-Nul: a\x00b", b": empty",
+                              b"X-Many: 1\r\n" * 200 + b"X-End: 1", b"NoColon"])
+        raw = head("Transfer-Encoding: chunked") + chunks(body) + b"0\r\n" + trailer \
+            + b"\r\n\r\n"
+    elif kind == "chunk_bad_extension":
+        extension = rng.choice([b';a="', b";=1", b'; a="b\x00"', b";" + b"e" * 9000, b";a b"])
+        raw = head("Transfer-Encoding: chunked") + f"{len(body):x}".encode() + extension \
+            + b"\r\n" + body + b"\r\n0\r\n\r\n"
     elif kind == "te_and_length":
         raw = head("Transfer-Encoding: chunked", f"Content-Length: {len(body)}") \
             + chunks(body) + b"0\r\n\r\n"

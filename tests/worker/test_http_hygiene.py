@@ -65,6 +65,13 @@ CASES = [
     ("chunk missing its terminator",
      HEAD + b"Transfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n", 400,
      "invalid_body_framing", True),
+    ("a malformed trailer", HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+     b"e\r\n{\"text\": \"hi\"}\r\n0\r\nX Bad: 1\r\n\r\n", 400, "invalid_body_framing", True),
+    ("a forbidden trailer", HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+     b"e\r\n{\"text\": \"hi\"}\r\n0\r\nContent-Length: 5\r\n\r\n", 400, "invalid_body_framing",
+     True),
+    ("a malformed chunk extension", HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+     b"e;a=\"\r\n{\"text\": \"hi\"}\r\n0\r\n\r\n", 400, "invalid_body_framing", True),
     ("chunked over the limit", HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
      + b"".join(b"400\r\n" + b"a" * 1024 + b"\r\n" for _ in range(9)) + b"0\r\n\r\n",
      413, "body_too_large", True),
