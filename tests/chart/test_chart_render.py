@@ -71,7 +71,8 @@ def test_prometheus_operator_objects_have_the_shape_it_reads() -> None:
     (pods,) = cf.of_kind(docs, "PodMonitor")
     assert pods["apiVersion"] == "monitoring.coreos.com/v1"
     assert pods["spec"]["namespaceSelector"] == {"any": True}
-    assert [e["port"] for e in pods["spec"]["podMetricsEndpoints"]] == ["http"]
+    # the worker's probe listener, a container port the operator names `metrics`
+    assert [e["port"] for e in pods["spec"]["podMetricsEndpoints"]] == ["metrics"]
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.chart import chart_files as cf
-from tts_worker.metric_names import COMMON_LABELS
+from tts_worker.metric_names import NAMESPACE_LABEL, POOL_LABEL, SERVICE_LABEL
 
 PROM = cf.ROOT / "manifests" / "prometheus"
 
@@ -54,8 +54,16 @@ def test_scrape_config_and_podmonitor_label_series_alike() -> None:
     assert plain == {"namespace": "__meta_kubernetes_namespace",
                      "pod": "__meta_kubernetes_pod_name"}
     # The worker's own labels select one service and pool; a target label of the same name
-    # would push them aside (exported_service), so no relabelling may write them.
-    assert not set(plain) & set(COMMON_LABELS)
+    # would push them aside (exported_service), so no relabelling may write them. The
+    # namespace target label is the pod's namespace, which is what the worker's own says
+    # (the downward API), so either one selects the same series.
+    assert not set(plain) & {SERVICE_LABEL, POOL_LABEL}
+    assert plain[NAMESPACE_LABEL] == "__meta_kubernetes_namespace"
+    # Probes and /metrics are on the worker's probe listener, the container port `metrics`.
+    assert endpoint["port"] == "metrics"
+    keep = [r for r in job["relabel_configs"]
+            if r.get("source_labels") == ["__meta_kubernetes_pod_container_port_name"]]
+    assert [r["regex"] for r in keep] == ["metrics"]
 
 
 def test_dashboard_queries_use_the_metric_contract() -> None:
@@ -64,8 +72,8 @@ def test_dashboard_queries_use_the_metric_contract() -> None:
     dashboard = json.loads((cf.CHART / "files" / "dashboard.json").read_text("utf-8"))
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
     # Worker series are selected by the worker's own labels (the metrics contract).
-    assert f'{COMMON_LABELS[0]}=~"$service"' in exprs
-    assert f"by ({COMMON_LABELS[0]}, {COMMON_LABELS[1]})" in exprs
+    assert f'{SERVICE_LABEL}=~"$service"' in exprs
+    assert f"by ({SERVICE_LABEL}, {POOL_LABEL})" in exprs
     assert "tts_service" not in exprs and "tts_pool" not in exprs
     for metric in (
         "tts_characters_total",
