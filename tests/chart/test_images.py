@@ -56,5 +56,6 @@ def test_values_and_examples_name_the_published_images() -> None:
     assert {i.split(":")[0] for i in images} <= {
         "ghcr.io/elastic-tts/worker-gpu",
         "ghcr.io/elastic-tts/worker-cpu",
+        "ghcr.io/elastic-tts/worker-espeak",
     }
     assert any("worker-gpu" in i for i in images) and any("worker-cpu" in i for i in images)

@@ -93,7 +93,7 @@ def test_ctrl_enter_streams_and_plays_before_the_text_is_done(page: Any) -> None
     page.fill("#text", LONG)  # 80 characters: about 1.3 s of synthesis at 60 chars/s
     page.select_option("#voice", "mandarin-male")
     page.select_option("#emotion", "happy")
-    page.evaluate("() => { window.ttsFirstAudioAt = undefined; window.ttsStreamDoneAt = undefined; }")
+    page.evaluate("() => { window.ttsFirstAudioAt = window.ttsStreamDoneAt = undefined; }")
     page.focus("#text")
     page.keyboard.press("Control+Enter")
     page.wait_for_function("() => window.ttsStreamDoneAt !== undefined", timeout=30000)
