@@ -63,6 +63,7 @@ bench: system-deps venv
 	$(BIN)/python bench/bench_decide.py
 	$(BIN)/python bench/bench_simulate.py
 	$(BIN)/python bench/bench_worker.py
+	$(BIN)/python bench/bench_worker_clients.py
 	$(BIN)/python bench/bench_operator.py
 
 demo: venv

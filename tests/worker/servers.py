@@ -64,7 +64,7 @@ class Server:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("TTS_")}
         full_env.update(env)
         full_env["PYTHONPATH"] = os.pathsep.join(
-            [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+            filter(None, [env.get("PYTHONPATH"), str(REPO), os.environ.get("PYTHONPATH")]))
         self.process = subprocess.Popen(list(argv), cwd=REPO, env=full_env, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         self.log_path = log
