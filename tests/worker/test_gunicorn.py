@@ -132,12 +132,12 @@ def test_sigterm_drains_without_dropping_in_flight_requests(start: ServerFactory
 
 def test_the_console_script_serves_espeak(tmp_path: Path) -> None:
     require("espeak-ng")
-    port = free_port()
+    port, probe_port = free_port(), free_port()
     script = Path(sys.executable).with_name("elastic-tts-worker")
     server = Server([str(script), "serve", "--host", "127.0.0.1", "--port", str(port),
-                     "--engine", "espeak", "--workers", "1"],
+                     "--probe-port", str(probe_port), "--engine", "espeak", "--workers", "1"],
                     {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")}, port,
-                    tmp_path / "serve.log")
+                    tmp_path / "serve.log", probe_port)
     try:
         server.wait_ready()
         reply = server.post("/tts", {"text": "你好，世界。"})
@@ -147,3 +147,21 @@ def test_the_console_script_serves_espeak(tmp_path: Path) -> None:
         assert server.wait(timeout=30) == 0
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(("argv", "environ", "api", "probes"), [
+    (["--port", "9000"], {}, "0.0.0.0:9000", "0.0.0.0:9001"),
+    (["--host", "127.0.0.1", "--port", "9000", "--probe-port", "7000"], {}, "127.0.0.1:9000",
+     "127.0.0.1:7000"),
+    (["--port", "9000"], {"TTS_PROBE_BIND": "0.0.0.0:8181"}, "0.0.0.0:9000", "0.0.0.0:8181"),
+    ([], {}, None, None),
+])
+def test_serve_flags_place_the_probe_listener(monkeypatch: pytest.MonkeyPatch,
+                                              argv: list[str], environ: dict[str, str],
+                                              api: str | None, probes: str | None) -> None:
+    from tts_worker.cli import build_parser, flag_environment
+
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    env = flag_environment(build_parser().parse_args(["serve", *argv]))
+    assert (env.get("TTS_BIND"), env.get("TTS_PROBE_BIND")) == (api, probes)

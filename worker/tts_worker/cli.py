@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the HTTP API and web UI under gunicorn")
     serve.add_argument("--host", default=None, help="address to bind (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8080)")
+    serve.add_argument("--probe-port", type=int, default=None,
+                       help="port of /healthz, /readyz and /metrics (TTS_PROBE_BIND; default "
+                            "8081, or --port + 1 when only --port is given)")
     serve.add_argument("--engine", default=None, help="espeak or modelscope (TTS_ENGINE)")
     serve.add_argument("--model", default=None,
                        help="what the engine loads: a local model directory, or an id baked "
@@ -44,6 +47,14 @@ def flag_environment(args: argparse.Namespace) -> dict[str, str]:
     if args.host is not None or args.port is not None:
         host, _, port = os.environ.get("TTS_BIND", "0.0.0.0:8080").rpartition(":")
         env["TTS_BIND"] = f"{args.host or host or '0.0.0.0'}:{args.port or port or 8080}"
+    if args.host is not None or args.port is not None or args.probe_port is not None:
+        # The probes follow the API's host; without a port of their own, the next one.
+        host, _, probe = os.environ.get("TTS_PROBE_BIND", "0.0.0.0:8081").rpartition(":")
+        if args.probe_port is not None:
+            probe = str(args.probe_port)
+        elif args.port is not None and "TTS_PROBE_BIND" not in os.environ:
+            probe = str(args.port + 1)
+        env["TTS_PROBE_BIND"] = f"{args.host or host or '0.0.0.0'}:{probe}"
     if args.engine is not None:
         env["TTS_ENGINE"] = args.engine
     if args.model is not None:
