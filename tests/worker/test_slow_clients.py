@@ -84,3 +84,22 @@ def test_a_lying_content_length_gets_a_json_408_after_the_body_timeout(server: S
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert b"Connection: close" in answer and b'"body_timeout"' in answer
     assert 2.5 < waited < 8
+
+
+def test_slow_clients_of_the_probe_port_itself_cost_it_nothing(server: Server) -> None:
+    assert server.probe_port is not None
+    with HostileClients("127.0.0.1", server.probe_port, "slowloris", PER_KIND), \
+            HostileClients("127.0.0.1", server.probe_port, "silent", PER_KIND):
+        time.sleep(1.0)
+        times = probe(server.probe_url, rounds=4, interval=0.25)
+    assert times.failures == [] and times.worst() < 1.0, times.seconds
+
+
+def test_the_probe_port_answers_only_probes(server: Server) -> None:
+    assert requests.get(server.probe_url + "/readyz", timeout=5).json()["status"] == "ready"
+    missing = requests.post(server.probe_url + "/tts", json={"text": "hi"}, timeout=5)
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert requests.post(server.probe_url + "/readyz", timeout=5).status_code == 405
+    with socket.create_connection(("127.0.0.1", server.probe_port), timeout=5) as sock:
+        sock.sendall(b"GARBAGE\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 400")
