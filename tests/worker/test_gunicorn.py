@@ -142,6 +142,9 @@ def test_the_console_script_serves_espeak(tmp_path: Path) -> None:
         server.wait_ready()
         reply = server.post("/tts", {"text": "你好，世界。"})
         assert reply.status == 200 and reply.body[:4] == b"RIFF"
+        # serve sets glibc's malloc knobs before it becomes gunicorn (same PID).
+        environ = Path(f"/proc/{server.process.pid}/environ").read_bytes().split(b"\0")
+        assert b"MALLOC_MMAP_THRESHOLD_=131072" in environ and b"MALLOC_ARENA_MAX=2" in environ
         assert reply.headers["Content-Type"] == "audio/wav"
         server.terminate()
         assert server.wait(timeout=30) == 0

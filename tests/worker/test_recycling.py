@@ -3,6 +3,7 @@ its processes under load without dropping a request or a probe."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -191,3 +192,50 @@ def test_retirement_is_graceful_not_a_drain(tmp_path: Path) -> None:
         server.stop()
     assert statuses == [200] * 24
     assert "hands over to its replacement" in log and "drain: done" not in log
+
+
+def rss_of_children(master: int) -> int:
+    total = 0
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        status = Path(f"/proc/{child}/status").read_text()
+        total += next(int(line.split()[1]) * 1024 for line in status.splitlines()
+                      if line.startswith("VmRSS:"))
+    return total
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_rss_stays_within_the_cache_budget_plus_audio_in_flight(tmp_path: Path) -> None:
+    """2,000 varied espeak requests under serve's malloc settings (the 10,000-request figure
+    is bench/bench_worker_clients.py's): RSS ends within the cache budget plus 32 MiB of
+    its start, and never passes the budget plus 96 MiB."""
+    budget = 16 * 2**20
+    from tests.worker.servers import free_port
+
+    port, probe_port = free_port(), free_port()
+    script = Path(sys.executable).with_name("elastic-tts-worker")
+    server = Server([str(script), "serve", "--host", "127.0.0.1", "--port", str(port),
+                     "--probe-port", str(probe_port), "--engine", "espeak"],
+                    {"TTS_CACHE_BYTES": str(budget),
+                     "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")}, port,
+                    tmp_path / "log", probe_port)
+    try:
+        server.wait_ready()
+        start = rss_of_children(server.process.pid)
+        peak = start
+
+        def post(i: int) -> None:
+            text = ("今天天气很好，我们去公园散步吧。" * 20)[: 20 + (i * 37) % 280] + str(i)
+            body = {"text": text, "format": ("wav", "mp3", "pcm")[i % 3], "stream": i % 4 == 0}
+            requests.post(server.url + "/tts", json=body, timeout=60)
+
+        with ThreadPoolExecutor(4) as pool:
+            for batch in range(20):
+                list(pool.map(post, range(batch * 100, batch * 100 + 100)))
+                peak = max(peak, rss_of_children(server.process.pid))
+        end = rss_of_children(server.process.pid)
+    finally:
+        server.stop()
+    mib = 2**20
+    assert end - start <= budget + 32 * mib, (start / mib, end / mib)
+    assert peak - start <= budget + 96 * mib, (start / mib, peak / mib)

@@ -16,6 +16,13 @@ from tts_worker.config import ConfigError, load_settings
 
 GUNICORN_CONFIG = "python:tts_worker.gunicorn_conf"
 APP = "tts_worker:create_app()"
+# glibc reads these when a process starts, so they are set before gunicorn is. Audio
+# buffers are larger than glibc's initial mmap threshold; once one is freed the adaptive
+# threshold rises past them, and later ones then come from (and stay in) the thread
+# arenas: RSS grew to ~200 MiB on a 64 MiB cache. A fixed threshold (which turns the
+# adaptation off) hands them back when freed; two arenas keep 40 threads from spreading
+# what remains. Measured in bench/bench_worker_clients.py (RSS).
+MALLOC_DEFAULTS = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"elastic-tts-worker: {exc}", file=sys.stderr)
         return 2
+    os.environ.update({k: v for k, v in MALLOC_DEFAULTS.items() if k not in os.environ})
     os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONFIG, APP])
     return 0  # not reached: the process is gunicorn now
 
