@@ -113,3 +113,26 @@ def test_a_worker_that_cannot_start_its_engine_is_surfaced(
     assert "pool cpu: broken-cpu-1: " + why in conditions["WorkerFailing"]["message"]
     again = tick(1_800_000_030.0)  # still failing: no second event
     assert not [e for e in again.events if e.reason == "EngineFailed"]
+
+
+def test_steady_conditions_raise_no_events() -> None:
+    """Events fire when a condition flips, never on a tick where nothing changed (before
+    this, a healthy tick after a healthy tick raised MetricsUnavailable and SpotFallback)."""
+    from elastic_tts.reconcile import reasons
+    from elastic_tts.reconcile.status import set_condition
+
+    class Steady:
+        reason = "steady"
+        window = None
+
+    healthy = set_condition(None, reasons.METRICS_AVAILABLE, True, reasons.QUERY_OK, "ok", 0)
+    healthy = set_condition(healthy, reasons.SPOT_FALLBACK, False, reasons.SPOT_HEALTHY, "ok",
+                            0)
+    healthy = set_condition(healthy, reasons.WORKER_FAILING, False, reasons.WORKERS_STARTING,
+                            "ok", 0)
+    steady = {"conditions": healthy}
+    assert Ticker._events(None, steady, steady, Steady(), []) == []  # type: ignore[arg-type]
+    down = set_condition(healthy, reasons.METRICS_AVAILABLE, False, reasons.QUERY_FAILED,
+                         "Prometheus down", 1)
+    events = Ticker._events(None, steady, {"conditions": down}, Steady(), [])  # type: ignore[arg-type]
+    assert [e.reason for e in events] == ["MetricsUnavailable"]

@@ -261,19 +261,25 @@ class Ticker:
     def _events(self, old: Mapping[str, Any], new: Mapping[str, Any], decision: Decision,
                 changes: list[ScaleChange]) -> list[Event]:
         events = scale_events(changes, decision.reason)
-        before, after = old.get("conditions"), new["conditions"]
-        if flipped_to(before, reasons.METRICS_AVAILABLE, False):
-            message = next(c["message"] for c in after
-                           if c["type"] == reasons.METRICS_AVAILABLE)
-            events.append(Event("Warning", reasons.METRICS_UNAVAILABLE, message))
-        if flipped_to(before, reasons.SPOT_FALLBACK, True):
-            message = next(c["message"] for c in after if c["type"] == reasons.SPOT_FALLBACK)
-            events.append(Event("Warning", reasons.SPOT_FALLBACK_EVENT, message))
-        elif flipped_to(before, reasons.SPOT_FALLBACK, False):
+        before = old.get("conditions")
+        after = {c["type"]: c for c in new["conditions"]}
+
+        def became(kind: str, status: bool) -> bool:
+            # flipped_to knows only the old state: the new one must be `status` too.
+            now = after[kind]["status"] == ("True" if status else "False")
+            return now and flipped_to(before, kind, status)
+
+        if became(reasons.METRICS_AVAILABLE, False):
+            events.append(Event("Warning", reasons.METRICS_UNAVAILABLE,
+                                after[reasons.METRICS_AVAILABLE]["message"]))
+        if became(reasons.SPOT_FALLBACK, True):
+            events.append(Event("Warning", reasons.SPOT_FALLBACK_EVENT,
+                                after[reasons.SPOT_FALLBACK]["message"]))
+        elif became(reasons.SPOT_FALLBACK, False):
             events.append(Event("Normal", reasons.SPOT_RECOVERED, "spot pools healthy again"))
-        failing = next(c for c in after if c["type"] == reasons.WORKER_FAILING)
-        if failing["status"] == "True" and flipped_to(before, reasons.WORKER_FAILING, True):
-            events.append(Event("Warning", reasons.ENGINE_FAILED, failing["message"]))
+        if became(reasons.WORKER_FAILING, True):
+            events.append(Event("Warning", reasons.ENGINE_FAILED,
+                                after[reasons.WORKER_FAILING]["message"]))
         if decision.window is not None and decision.window != old.get("window"):
             events.append(Event("Normal", reasons.SCHEDULE_WINDOW_OPENED,
                                 f"window {decision.window!r} is open (mode {decision.mode})"))
