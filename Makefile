@@ -4,12 +4,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# `make demo` needs only the simulator: the core and its extra, not torch or the operator.
+DEMO_STAMP := $(VENV)/.installed-simulator-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 APT_PACKAGES := prometheus espeak-ng chromium sox
 # Binaries that show the Debian packages are in place (one per package).
 APT_PROBES   := prometheus espeak-ng chromium sox
 PYTEST_ARGS ?=
 
-.PHONY: help venv system-deps lint typecheck importlint check test test-all e2e bench demo worker clean
+.PHONY: help venv system-deps cluster-bin cluster lint typecheck importlint check test test-all e2e bench demo worker clean
 
 help:
 	@echo "make demo      run the main job: elastic-tts simulate on the built-in day"
@@ -18,11 +20,18 @@ help:
 	@echo "make e2e       the end-to-end loop tier (fast and slow), with its report"
 	@echo "make bench     run the benchmarks"
 	@echo "make worker    run the TTS worker on http://localhost:8080 (espeak engine)"
+	@echo "make cluster   run a local Kubernetes (etcd, apiserver, controllers, scheduler, kwok)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[operator,worker,dev]'
+	$(BIN)/pip install -q -e '.[operator,simulator,worker,dev]'
+	touch $@
+
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[simulator]'
 	touch $@
 
 venv: $(STAMP)
@@ -37,6 +46,17 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
 
+# The real-cluster tier's upstream binaries (kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubectl, etcd, kwok, helm), built from the pins in tests/cluster/gobuild
+# through the Go module proxy into ~/.cache/elastic-tts/cluster/<key>/, reused while the
+# pins are unchanged. Needs Go; without it this fails and names the install step.
+cluster-bin: venv
+	$(BIN)/python -m elastic_tts_dev.binaries build
+
+# A local cluster in the foreground until Ctrl-C; admin kubeconfig in out/cluster/kubeconfig.
+cluster: cluster-bin
+	$(BIN)/python -m elastic_tts_dev.cluster --kubeconfig out/cluster/kubeconfig
+
 lint: venv
 	$(BIN)/ruff check .
 
@@ -48,10 +68,10 @@ importlint: venv
 
 check: lint typecheck importlint
 
-test: system-deps venv check
+test: system-deps venv cluster-bin check
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
-test-all: system-deps venv check
+test-all: system-deps venv cluster-bin check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The whole loop under load and faults (tests/e2e); its fast subset also runs in `make test`.
@@ -59,14 +79,14 @@ test-all: system-deps venv check
 e2e: system-deps venv
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
-bench: system-deps venv
+bench: system-deps venv cluster-bin
 	$(BIN)/python bench/bench_decide.py
 	$(BIN)/python bench/bench_simulate.py
 	$(BIN)/python bench/bench_worker.py
 	$(BIN)/python bench/bench_worker_clients.py
 	$(BIN)/python bench/bench_operator.py
 
-demo: venv
+demo: $(DEMO_STAMP)
 	$(BIN)/elastic-tts simulate --plot out/simulate.png
 	@echo "timeline PNG: $(CURDIR)/out/simulate.png"
 
@@ -77,8 +97,8 @@ worker: system-deps venv
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
 
-# Regenerate what is copied or rendered from one source: the chart's CRD copy,
-# manifests/install.yaml and the worker PodMonitor (tests/chart checks they are current).
+# Regenerate what is derived from one source: the CRD and the TTSService reference (from
+# the spec model), their copies and renderings, the example defaults (tests check them).
 .PHONY: manifests
 manifests: venv
-	$(BIN)/python manifests/generate.py
+	$(BIN)/python -m elastic_tts_dev.generate

@@ -25,11 +25,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tests.worker.servers import Server  # noqa: E402
-from tts_worker.engines.espeak import BASE_WPM, EMOTIONS, VOICES  # noqa: E402
+from elastic_tts_dev.servers import Server
+from tts_worker.engines.espeak import BASE_WPM, EMOTIONS, VOICES
 
 PHRASES = ["今天天气很好", "我们一起去公园散步吧", "请在下一个路口向右转", "会议将于下午三点开始",
            "感谢您的耐心等待", "列车即将到达终点站", "您的快递已经送达", "明天可能会有小雨",

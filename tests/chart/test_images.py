@@ -48,6 +48,21 @@ def test_every_operator_dependency_is_pinned_in_the_image() -> None:
     assert wanted <= {_name(ln) for ln in lines}
 
 
+def test_the_image_carries_only_the_operator() -> None:
+    """No simulator, worker or test dependency is pinned, and no other code is copied."""
+    project = tomllib.loads((cf.ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    # What the simulator and the worker need, and the real-cluster tier's client.
+    others = {_name(r) for r in extras["simulator"] + extras["worker"]} | {"kubernetes"}
+    operator = {_name(r) for r in project["dependencies"] + extras["operator"]}
+    pinned = {_name(ln) for ln in PINS.read_text("utf-8").splitlines()
+              if ln and not ln.startswith("#")}
+    assert pinned & (others - operator) == set()
+    copies = re.findall(r"^COPY (?!--from)(\S+)", DOCKERFILE.read_text("utf-8"), re.M)
+    assert [c for c in copies if c.startswith(("operator/", "worker/"))] == [
+        "operator/image-requirements.txt", "operator/elastic_tts/"]
+
+
 def test_values_and_examples_name_the_published_images() -> None:
     assert cf.load_values(cf.CHART / "values.yaml")["image"]["repository"] == (
         "ghcr.io/elastic-tts/operator"
@@ -59,3 +74,17 @@ def test_values_and_examples_name_the_published_images() -> None:
         "ghcr.io/elastic-tts/worker-espeak",
     }
     assert any("worker-gpu" in i for i in images) and any("worker-cpu" in i for i in images)
+
+
+def test_the_image_does_not_ship_the_development_package() -> None:
+    """elastic_tts_dev (the local test cluster) must not reach the image: no COPY of the
+    build context that would bring operator/elastic_tts_dev along."""
+    sources = []
+    for line in DOCKERFILE.read_text("utf-8").splitlines():
+        parts = line.split()
+        if parts[:1] == ["COPY"] and not any(p.startswith("--from") for p in parts):
+            sources += [p.rstrip("/") for p in parts[1:-1] if not p.startswith("--")]
+    assert "operator/elastic_tts" in sources
+    dev = "operator/elastic_tts_dev"
+    assert not [s for s in sources if s in (".", dev) or dev.startswith(f"{s}/")
+                or s.startswith(dev)], sources

@@ -1,42 +1,47 @@
-"""manifests/: the kubectl bundle is current, complete and valid; generation notices drift."""
+"""Generated files (`make manifests`) are current; the kubectl bundle is complete and
+valid; generation notices drift."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
-from types import ModuleType
 
+import pytest
 import yaml
 
+from elastic_tts_dev import crd as crd_model
+from elastic_tts_dev import generate
 from tests.chart import chart_files as cf
 from tests.crd import crd_files
 
 
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generate", cf.ROOT / "manifests/generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GENERATE = _generator()
-
-
 def test_generated_files_are_up_to_date() -> None:
-    assert GENERATE.stale_files(cf.ROOT) == [], "run `make manifests`"
+    assert generate.stale_files(cf.ROOT) == [], "run `make manifests`"
 
 
-def test_a_changed_crd_makes_the_copies_stale(tmp_path: Path) -> None:
-    for folder in ("crds", "charts", "manifests"):
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    for folder in ("crds", "charts", "manifests", "docs"):
         shutil.copytree(cf.ROOT / folder, tmp_path / folder)
-    crd = tmp_path / "crds" / "ttsservice.yaml"
-    crd.write_text(crd.read_text().replace("shortNames: [tts]", "shortNames: [tts, ttss]"))
-    assert GENERATE.stale_files(tmp_path) == [GENERATE.CRD_COPY]
-    # Once the copy is refreshed, the bundle rendered from the chart is what lags.
-    shutil.copy(crd, tmp_path / GENERATE.CRD_COPY)
-    assert GENERATE.stale_files(tmp_path) == [GENERATE.INSTALL]
+    return tmp_path
+
+
+def test_a_hand_edit_of_a_generated_file_is_stale(tree: Path) -> None:
+    for path in (generate.CRD, generate.REFERENCE, generate.EXAMPLES / "full.yaml"):
+        target = tree / path
+        original = target.read_text()
+        target.write_text(original.replace("0.7", "0.75", 1))
+        assert generate.stale_files(tree) == [path]
+        target.write_text(original)
+
+
+def test_a_changed_model_makes_the_crd_its_copy_and_the_bundle_stale(
+        tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(crd_model, "SHORT_NAMES", ["tts", "ttss"])
+    assert generate.stale_files(tree) == [generate.CRD, generate.CRD_COPY]
+    # Once the chart's copy is refreshed, the bundle rendered from the chart is what lags.
+    (tree / generate.CRD_COPY).write_text(crd_model.crd_yaml())
+    assert generate.stale_files(tree) == [generate.CRD, generate.INSTALL]
 
 
 def _install() -> list[dict]:

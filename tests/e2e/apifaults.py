@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import aiohttp.web
 
-from tests.operator.emulator import ApiServer, EmulatorThread
+from tests.e2e.emulator import ApiServer, EmulatorThread
 
 REASONS = {409: "Conflict", 500: "InternalError", 429: "TooManyRequests"}
 

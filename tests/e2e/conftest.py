@@ -18,10 +18,10 @@ import pykube
 import pytest
 
 from elastic_tts.adapters.kube import PykubeCluster
+from elastic_tts_dev.prometheus import Prometheus
 from tests.e2e.apifaults import FaultyEmulatorThread
 from tests.e2e.loop import Loop
 from tests.e2e.report import REPORT
-from tests.operator.prom import Prometheus
 
 pytestmark = pytest.mark.e2e
 

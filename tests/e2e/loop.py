@@ -23,9 +23,8 @@ import requests
 
 from elastic_tts.adapters.kube import PykubeCluster
 from elastic_tts.reconcile.kinds import TTSSERVICES
+from elastic_tts_dev.processes import free_port, stop_gracefully
 from tests.e2e.runner import PodRunner
-from tests.operator.prom import free_port
-from tests.processes import stop_gracefully
 
 
 class OperatorProcess:

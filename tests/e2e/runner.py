@@ -267,7 +267,7 @@ class PodRunner:
         """Every running worker is scraped, draining ones too: their last requests count."""
         with self._lock:
             groups = [{"targets": [f"127.0.0.1:{r.worker.port}"],
-                       "labels": {"pod": r.pod}}
+                       "labels": {"pod": r.pod, "namespace": self.namespace}}
                       for r in self.replicas if r.worker is not None and r.worker.alive]
         text = json.dumps(groups)
         if self.sd_file.exists() and self.sd_file.read_text() == text:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.operator.specs import tts
+from elastic_tts_dev.specs import tts
 
 SPEED = 40  # characters per second per replica, every pool
 INTERVAL = 2.0

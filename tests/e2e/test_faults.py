@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from elastic_tts_dev.prometheus import Prometheus
 from tests.e2e.apifaults import FaultyEmulatorThread
 from tests.e2e.checks import (
     capacity_drops_below_demand,
@@ -26,7 +27,6 @@ from tests.e2e.loop import Loop
 from tests.e2e.report import REPORT, ScenarioFigures
 from tests.e2e.specs import e2e_service
 from tests.operator.cluster import wait_for
-from tests.operator.prom import Prometheus
 
 # Each scenario runs a loop for one to three minutes on two shared cores.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]

@@ -16,12 +16,12 @@ import pytest
 
 from elastic_tts.reconcile.kinds import DEPLOYMENTS, TTSSERVICES
 from elastic_tts.reconcile.ports import Kind
+from elastic_tts_dev.prometheus import Prometheus
 from tests.e2e.checks import condition_is
 from tests.e2e.conftest import LoopFactory
 from tests.e2e.report import REPORT
 from tests.e2e.specs import e2e_service
 from tests.operator.cluster import wait_for
-from tests.operator.prom import Prometheus
 
 EVENTS = Kind("v1", "events", "Event")
 Spec = dict[str, Any]

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from elastic_tts_dev.prometheus import Prometheus
 from tests.e2e.checks import capacity_drops_below_demand
 from tests.e2e.conftest import LoopFactory
 from tests.e2e.loadgen import LoadGenerator, compressed_day, steps
@@ -19,7 +20,6 @@ from tests.e2e.replay import gaps, replay
 from tests.e2e.report import REPORT
 from tests.e2e.specs import DOWN_WINDOW, INTERVAL, e2e_service
 from tests.operator.cluster import wait_for
-from tests.operator.prom import Prometheus
 
 LOW, HIGH = 12.0, 100.0  # offered characters per second
 CHARS = 20  # per request

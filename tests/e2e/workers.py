@@ -20,8 +20,7 @@ from pathlib import Path
 
 import requests
 
-from tests.operator.prom import free_port
-from tests.processes import stop_gracefully
+from elastic_tts_dev.processes import free_port, stop_gracefully
 
 REPO = Path(__file__).resolve().parents[2]
 ESPEAK_AT_SPEED = Path(__file__).with_name("espeak_at_speed.sh")

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from elastic_tts.policy import parse_spec
+from elastic_tts.adapters.prometheus import render_query
+from elastic_tts.policy import SpecError, parse_spec
 from elastic_tts.reconcile.children import merge_patch
-from elastic_tts.reconcile.observe import observe_pools, render_query
-from elastic_tts.reconcile.render import child_name_problems, render_children, route_weights
-from tests.operator.specs import CPU, GPU, SPOT
+from elastic_tts.reconcile.observe import observe_pools
+from elastic_tts.reconcile.render import render_children, route_weights
+from elastic_tts_dev.specs import CPU, GPU, SPOT
 
 
 @pytest.mark.parametrize(("old", "new", "patch"), [
@@ -106,11 +107,34 @@ def test_query_placeholders() -> None:
 
 
 def test_child_names_must_fit_a_dns_label() -> None:
-    problems = child_name_problems("x" * 60, SPEC)
-    assert problems and problems[0].startswith("metadata.name:")
-    assert child_name_problems("tts", SPEC) == []
+    with pytest.raises(SpecError) as error:
+        parse_spec({"pools": {"gpu": GPU, "spot": SPOT, "cpu": CPU}}, name="x" * 60)
+    assert error.value.problems[0].startswith("metadata.name:")
+    assert parse_spec({"pools": {"gpu": GPU, "spot": SPOT, "cpu": CPU}}, name="tts") == SPEC
 
 
 def test_rendering_never_sets_replicas() -> None:
     for child in render_children("tts", SPEC):
         assert "replicas" not in child.get("spec", {})
+
+
+@pytest.mark.parametrize(("before", "after", "kind", "to", "flipped"), [
+    # A first tick with healthy conditions announces nothing (it used to announce
+    # MetricsUnavailable and SpotFallback, with the healthy messages, on every first tick).
+    (None, {"MetricsAvailable": "True"}, "MetricsAvailable", False, False),
+    (None, {"SpotFallback": "False"}, "SpotFallback", True, False),
+    (None, {"SpotFallback": "False"}, "SpotFallback", False, False),
+    # A condition seen for the first time flips only into its unhealthy state.
+    (None, {"MetricsAvailable": "False"}, "MetricsAvailable", False, True),
+    (None, {"SpotFallback": "True"}, "SpotFallback", True, True),
+    ({"SpotFallback": "True"}, {"SpotFallback": "False"}, "SpotFallback", False, True),
+    ({"SpotFallback": "True"}, {"SpotFallback": "True"}, "SpotFallback", True, False),
+])
+def test_condition_flips(before: dict[str, str] | None, after: dict[str, str], kind: str,
+                         to: bool, flipped: bool) -> None:
+    from elastic_tts.reconcile.status import flipped_to
+
+    def conditions(states: dict[str, str] | None) -> list[dict[str, str]] | None:
+        return None if states is None else [{"type": k, "status": v} for k, v in states.items()]
+
+    assert flipped_to(conditions(before), conditions(after), kind, to) is flipped

@@ -1,6 +1,7 @@
-"""Schedule windows through the real tick (API server + Prometheus), with time passed in:
-a shutdown window takes every pool to zero, and a peak window is prewarmed ahead of its
-start by the GPU cold start."""
+"""Schedule windows through the real tick (the local cluster's API server, a real
+Prometheus), with time passed in: a shutdown window takes every pool to zero, and a peak
+window is prewarmed ahead of its start by the GPU cold start. The tick runs in process
+under the chart's ServiceAccount token, so the API server applies the chart's RBAC."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ from datetime import datetime
 from typing import Any
 
 import kopf
+import pykube
 
 from elastic_tts.adapters.kube import PykubeCluster
-from elastic_tts.adapters.prometheus import PrometheusMetrics
+from elastic_tts.adapters.prometheus import PrometheusLoadSource
+from elastic_tts.policy import parse_spec
 from elastic_tts.reconcile.children import ensure_children
 from elastic_tts.reconcile.kinds import TTSSERVICES
 from elastic_tts.reconcile.render import render_children
-from elastic_tts.reconcile.tick import ServiceRef, Ticker, parse_spec
+from elastic_tts.reconcile.tick import ServiceRef, Ticker
+from elastic_tts_dev.prometheus import Prometheus
+from elastic_tts_dev.specs import CPU, GPU, tts
+from tests.cluster.fixtures import Installation
 from tests.operator.cluster import TEST_SETTINGS
-from tests.operator.prom import Prometheus
-from tests.operator.specs import CPU, GPU, tts
 from tests.operator.test_operator_lifecycle import replicas
 
 
@@ -37,35 +41,38 @@ def scheduled(prometheus: Prometheus) -> dict[str, Any]:
 
 
 def test_shutdown_window_reaches_zero_and_peak_is_prewarmed(
-        api_server: Any, cluster: PykubeCluster, namespace: str,
+        installed: Installation, admin: PykubeCluster, namespace: str,
         prometheus: Prometheus) -> None:
-    owner = cluster.create(TTSSERVICES, namespace, scheduled(prometheus))
-    spec = parse_spec("clock", owner["spec"])
+    cluster = PykubeCluster(pykube.HTTPClient(
+        pykube.KubeConfig.from_file(str(installed.kubeconfig)), timeout=15.0))
+    owner = admin.create(TTSSERVICES, namespace, scheduled(prometheus))
+    spec = parse_spec(owner)
     ensure_children(cluster, namespace, "clock", render_children("clock", spec),
                     lambda objs: kopf.adopt(objs, owner=owner))
-    ticker = Ticker(cluster, PrometheusMetrics(), TEST_SETTINGS)
+    ticker = Ticker(cluster, PrometheusLoadSource(), TEST_SETTINGS)
     ref = ServiceRef("clock", namespace, 1)
 
     def tick(now: float) -> Any:
-        body = cluster.get(TTSSERVICES, namespace, "clock") or {}
+        # The body as kopf would hand it over from its watch (the test reads it as admin).
+        body = admin.get(TTSSERVICES, namespace, "clock") or {}
         result = ticker.tick(ref, body["spec"], body.get("status") or {}, now,
                              lambda objs: kopf.adopt(objs, owner=body))
         ticker.write_status(ref, body.get("status") or {}, result.status)
         return result
 
     daytime = tick(at("2026-11-23T07:00:00+08:00"))  # Monday, between the windows
-    assert replicas(cluster, namespace, "clock-cpu") == 1  # cpu floor
+    assert replicas(admin, namespace, "clock-cpu") == 1  # cpu floor
     assert daytime.decision.window is None
 
     night = tick(at("2026-11-23T02:00:00+08:00"))
     assert night.decision.mode == "shutdown"
-    assert replicas(cluster, namespace, "clock-cpu") == 0
-    assert replicas(cluster, namespace, "clock-gpu") == 0
+    assert replicas(admin, namespace, "clock-cpu") == 0
+    assert replicas(admin, namespace, "clock-gpu") == 0
     assert [e.reason for e in night.events if e.reason == "ScheduleWindowOpened"]
     assert "night" in next(e.message for e in night.events
                            if e.reason == "ScheduleWindowOpened")
-    assert (cluster.get(TTSSERVICES, namespace, "clock") or {})["status"]["mode"] == "shutdown"
+    assert (admin.get(TTSSERVICES, namespace, "clock") or {})["status"]["mode"] == "shutdown"
 
     early = tick(at("2026-11-23T08:58:30+08:00"))  # 90 s before peak, GPU cold start 120 s
-    assert replicas(cluster, namespace, "clock-gpu") == 2
+    assert replicas(admin, namespace, "clock-gpu") == 2
     assert "prewarming gpu" in early.decision.reason

@@ -4,31 +4,34 @@ Down: the rendered Deployment passes the pool's concurrency and throughput, the 
 namespace (downward API) and the probe port, and the worker's own settings loader reads
 them as meant. Up: a worker that cannot start its engine says why in its termination
 message; the operator surfaces it as the WorkerFailing condition and an EngineFailed
-event."""
+event (the tick in process against the local cluster's API server, under the chart's
+ServiceAccount token, as tests/operator/test_schedule_tick.py runs it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import kopf
+import pykube
 import pytest
 
 from elastic_tts.adapters.kube import PykubeCluster
-from elastic_tts.adapters.prometheus import PrometheusMetrics
-from elastic_tts.policy import parse_spec as parse_policy_spec
+from elastic_tts.adapters.prometheus import PrometheusLoadSource
+from elastic_tts.policy import parse_spec
 from elastic_tts.reconcile.children import ensure_children
 from elastic_tts.reconcile.kinds import PODS, TTSSERVICES
 from elastic_tts.reconcile.observe import worker_problem
 from elastic_tts.reconcile.render import render_children, render_deployment
-from elastic_tts.reconcile.tick import ServiceRef, Ticker, parse_spec
+from elastic_tts.reconcile.tick import ServiceRef, Ticker
+from elastic_tts_dev.prometheus import Prometheus
+from elastic_tts_dev.specs import CPU, GPU, tts
+from tests.cluster.fixtures import Installation
 from tests.operator.cluster import TEST_SETTINGS
-from tests.operator.prom import Prometheus
-from tests.operator.specs import CPU, GPU, tts
 from tts_worker.config import load_settings
 
 
 def worker_container(spec: dict[str, Any], pool: str) -> dict[str, Any]:
-    parsed = parse_policy_spec(spec)
+    parsed = parse_spec(spec)
     deployment = render_deployment("reader", parsed, parsed.pools[pool])
     container: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
     return container
@@ -77,17 +80,20 @@ def test_what_a_pod_says_about_its_worker(pod_status: dict[str, Any],
 
 
 def test_a_worker_that_cannot_start_its_engine_is_surfaced(
-        api_server: Any, cluster: PykubeCluster, namespace: str,
+        installed: Installation, admin: PykubeCluster, namespace: str,
         prometheus: Prometheus) -> None:
-    owner = cluster.create(TTSSERVICES, namespace, tts("broken", prometheus.url))
-    spec = parse_spec("broken", owner["spec"])
+    cluster = PykubeCluster(pykube.HTTPClient(
+        pykube.KubeConfig.from_file(str(installed.kubeconfig)), timeout=15.0))
+    owner = admin.create(TTSSERVICES, namespace, tts("broken", prometheus.url))
+    spec = parse_spec(owner)
     ensure_children(cluster, namespace, "broken", render_children("broken", spec),
                     lambda objs: kopf.adopt(objs, owner=owner))
-    ticker = Ticker(cluster, PrometheusMetrics(), TEST_SETTINGS)
+    ticker = Ticker(cluster, PrometheusLoadSource(), TEST_SETTINGS)
     ref = ServiceRef("broken", namespace, 1)
 
     def tick(now: float) -> Any:
-        body = cluster.get(TTSSERVICES, namespace, "broken") or {}
+        # The body as kopf would hand it over from its watch (the test reads it as admin).
+        body = admin.get(TTSSERVICES, namespace, "broken") or {}
         result = ticker.tick(ref, body["spec"], body.get("status") or {}, now,
                              lambda objs: kopf.adopt(objs, owner=body))
         ticker.write_status(ref, body.get("status") or {}, result.status)
@@ -95,19 +101,25 @@ def test_a_worker_that_cannot_start_its_engine_is_surfaced(
 
     first = tick(1_800_000_000.0)
     assert not [e for e in first.events if e.reason == "EngineFailed"]
+    # A crash-looping worker of the cpu pool. kwok would play a healthy kubelet for any
+    # pod on its nodes, so this one fits no node (the scheduler leaves it unbound) and
+    # the test writes, as a kubelet would, the status a restarted worker leaves.
     why = "engine modelscope failed to load: TTS_MODEL = 'iic/x' is not in this image"
-    cluster.create(PODS, namespace, {
+    admin.create(PODS, namespace, {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "broken-cpu-1", "labels": {"elastictts.io/service": "broken",
                                                          "elastictts.io/pool": "cpu"}},
-        "spec": {"containers": [{"name": "worker", "image": "w"}]},
-        "status": {"phase": "Running", **status(lastState={"terminated": {
-            "reason": "Error", "exitCode": 0, "message": why}})}})
+        "spec": {"containers": [{"name": "worker", "image": "w"}],
+                 "nodeSelector": {"elastictts.io/pool": "no-such-pool"}}})
+    admin.patch(PODS, namespace, "broken-cpu-1", {"status": {"phase": "Running", **status(
+        state={"waiting": {"reason": "CrashLoopBackOff"}}, restartCount=1,
+        lastState={"terminated": {"reason": "Error", "exitCode": 3, "message": why}})}},
+        subresource="status")
     failing = tick(1_800_000_015.0)
     events = [e for e in failing.events if e.reason == "EngineFailed"]
     assert len(events) == 1 and events[0].type == "Warning" and why in events[0].message
     conditions = {c["type"]: c for c in
-                  (cluster.get(TTSSERVICES, namespace, "broken") or {})["status"]["conditions"]}
+                  (admin.get(TTSSERVICES, namespace, "broken") or {})["status"]["conditions"]}
     assert conditions["WorkerFailing"]["status"] == "True"
     assert conditions["WorkerFailing"]["reason"] == "EngineFailed"
     assert "pool cpu: broken-cpu-1: " + why in conditions["WorkerFailing"]["message"]

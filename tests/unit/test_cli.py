@@ -84,7 +84,7 @@ def test_bad_flags_exit_2_naming_the_flag(
 @pytest.mark.parametrize(
     ("label", "content", "needle"),
     [
-        ("not a mapping", "- just\n- a list\n", "the YAML must be a mapping, got list"),
+        ("not a mapping", "- just\n- a list\n", "the YAML must be a mapping, got a list"),
         ("not YAML", "pools: [unclosed\n", "not valid YAML"),
         ("min > max", "pools:\n  cpu: {accelerator: cpu, costPerHour: 1, throughput: 10, "
          "minReplicas: 5, maxReplicas: 2}\n", "spec.pools.cpu.minReplicas: must not exceed"),

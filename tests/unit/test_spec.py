@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from elastic_tts.commands.specfile import load_spec_file
 from elastic_tts.policy import SpecError, load_spec, parse_spec
-from elastic_tts.specfile import load_spec_file
 from tests.unit.specs import CPU, GPU, SPOT, three_pools
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "manifests" / "examples").glob("*.yaml"))
@@ -93,7 +93,7 @@ INVALID = [
     ("unknown pool field", _with_pool("cpu", maxReplica=3),
      "spec.pools.cpu.maxReplica: unknown field"),
     ("bad pool name", {"pools": {"GPU_1": dict(GPU)}}, "spec.pools.GPU_1: pool names are"),
-    ("no pools", {"pools": {}}, "spec.pools: must name at least one pool"),
+    ("no pools", {"pools": {}}, "spec.pools: must have at least 1 entry"),
     ("pools missing", {}, "spec.pools: is required"),
     ("utilisation > 1", three_pools(targetUtilization=1.5),
      "spec.scaling.targetUtilization: must be at most 1, got 1.5"),
@@ -104,7 +104,7 @@ INVALID = [
     ("prometheus url", three_pools(prometheus={"url": "prometheus:9090"}),
      "spec.scaling.prometheus.url: must start with http://"),
     ("fallbackReplicas pool", three_pools(fallbackReplicas={"tpu": 1}),
-     "spec.scaling.fallbackReplicas.tpu: no pool of that name"),
+     "spec.scaling.fallbackReplicas.tpu: spec.pools has no entry of that name"),
     ("fallbackReplicas missing", three_pools(onMetricsUnavailable="fallbackReplicas"),
      "spec.scaling.fallbackReplicas: is required when onMetricsUnavailable"),
     ("bad cron", {**three_pools(), "schedule": {"windows": [
@@ -112,7 +112,7 @@ INVALID = [
      "spec.schedule.windows[0].start: invalid cron expression '0 25 * * *'"),
     ("cron field count", {**three_pools(), "schedule": {"windows": [
         {"name": "w", "start": "0 9 * *", "duration": "1h"}]}},
-     "spec.schedule.windows[0].start: cron expression '0 9 * *' must have 5 fields"),
+     "spec.schedule.windows[0].start: must have five fields"),
     ("bad timezone", {**three_pools(), "schedule": {"timezone": "Europe/Atlantis"}},
      "spec.schedule.timezone: unknown IANA timezone 'Europe/Atlantis'"),
     ("bad duration", {**three_pools(), "schedule": {"windows": [
@@ -123,7 +123,7 @@ INVALID = [
      "spec.schedule.windows[0].duration: must be positive"),
     ("window unknown pool", {**three_pools(), "schedule": {"windows": [
         {"name": "w", "start": "0 9 * * *", "duration": "1h", "pools": {"tpu": {}}}]}},
-     "spec.schedule.windows[0].pools.tpu: no pool of that name"),
+     "spec.schedule.windows[0].pools.tpu: spec.pools has no entry of that name"),
     ("window min > max", {**three_pools(), "schedule": {"windows": [
         {"name": "w", "start": "0 9 * * *", "duration": "1h",
          "pools": {"gpu": {"minReplicas": 3, "maxReplicas": 1}}}]}},
@@ -134,9 +134,9 @@ INVALID = [
     ("duplicate window", {**three_pools(), "schedule": {"windows": [
         {"name": "w", "start": "0 9 * * *", "duration": "1h"},
         {"name": "w", "start": "0 10 * * *", "duration": "1h"}]}},
-     "spec.schedule.windows[1].name: duplicate window name 'w'"),
+     "spec.schedule.windows[1].name: duplicate name 'w'"),
     ("routing without gateway", {**three_pools(), "routing": {"enabled": True}},
-     "spec.routing.gatewayRef.name: is required when routing is enabled"),
+     "spec.routing.gatewayRef.name: is required when enabled is true"),
     ("paused not bool", {**three_pools(), "paused": "yes"},
      "spec.paused: must be true or false, got 'yes'"),
     ("unknown top-level", {**three_pools(), "replicas": 3}, "spec.replicas: unknown field"),
@@ -160,7 +160,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_yaml_that_is_not_a_mapping() -> None:
-    with pytest.raises(SpecError, match="the YAML must be a mapping, got list"):
+    with pytest.raises(SpecError, match="the YAML must be a mapping, got a list"):
         load_spec("- a\n- b\n", "x.yaml")
     with pytest.raises(SpecError, match="not valid YAML at line 2: expected"):
         load_spec("pools: {unclosed\n", "x.yaml")
@@ -183,3 +183,67 @@ def test_cpu_and_gpu_defaults_differ() -> None:
                                  "c": {k: v for k, v in CPU.items() if k != "coldStartSeconds"}}})
     assert spec.pools["g"].cold_start_seconds == 120
     assert spec.pools["c"].cold_start_seconds == 30
+
+
+_CPU_YAML = "pools:\n  cpu: {accelerator: cpu, costPerHour: 0.1, throughput: 20%s}\n"
+
+# Hostile YAML, as a user might write or paste it: each gets one line naming the field.
+HOSTILE_YAML = [
+    ("NaN", _CPU_YAML % ", minReplicas: .nan",
+     "spec.pools.cpu.minReplicas: must be a finite number, got nan"),
+    ("infinity", _CPU_YAML % ", coldStartSeconds: .inf",
+     "spec.pools.cpu.coldStartSeconds: must be a finite number, got inf"),
+    ("1e30", _CPU_YAML % ", coldStartSeconds: 1.0e+30",
+     "spec.pools.cpu.coldStartSeconds: must be at most 3600, got 1e+30"),
+    ("a 300-digit number", _CPU_YAML % f", maxReplicas: {'9' * 300}",
+     "spec.pools.cpu.maxReplicas: must be at most 1000, got a number of about 300 digits"),
+    ("a 5000-digit number", _CPU_YAML % f", maxReplicas: {'9' * 5000}",
+     "x.yaml: unreadable value"),
+    ("5000-deep nesting in a pass-through field",
+     _CPU_YAML % (", affinity: " + "[" * 5000 + "]" * 5000),
+     "x.yaml: pools.cpu.affinity[0][0][0][0][0]...: nested deeper than 64 levels"),
+    ("40-deep nesting in a pass-through field",
+     _CPU_YAML % (", affinity: {a: " + "[" * 40 + "]" * 40 + "}"),
+     "spec.pools.cpu.affinity: nested deeper than 32 levels"),
+    ("deep nesting where a number belongs", _CPU_YAML % (", maxReplicas: " + "[" * 50 + "]" * 50),
+     "spec.pools.cpu.maxReplicas: must be a whole number, got a list"),
+    ("an alias bomb", "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c]\n"
+     "e: &e [*d, *d, *d, *d, *d, *d, *d, *d]\n"
+     + _CPU_YAML % ", resources: {limits: *e}",
+     "spec.pools.cpu.resources: more than 10000 values"),
+    ("a long string", _CPU_YAML % (", fallbackTo: " + "x" * 10_000),
+     "spec.pools.cpu.fallbackTo: must be at most 40 characters, got 10000"),
+]
+
+
+@pytest.mark.parametrize(("label", "text", "problem"), HOSTILE_YAML,
+                         ids=[row[0] for row in HOSTILE_YAML])
+def test_hostile_yaml_gets_one_line_naming_the_field(label: str, text: str,
+                                                     problem: str) -> None:
+    with pytest.raises(SpecError) as error:
+        load_spec(text, "x.yaml")
+    assert any(p.startswith(problem) for p in error.value.problems), error.value.problems
+    assert all("\n" not in p and len(p) < 300 for p in error.value.problems)
+
+
+def test_not_a_ttsservice_is_one_line() -> None:
+    with pytest.raises(SpecError) as error:
+        parse_spec({"replicaCount": 1, "image": {"repository": "x"}, "rbac": {"create": True}})
+    # "image" is a spec field, so this one is judged field by field...
+    assert any("spec.image: must be a string" in p for p in error.value.problems)
+    with pytest.raises(SpecError) as error:
+        parse_spec({"replicaCount": 1, "rbac": {"create": True}, "watch": {}})
+    # ...and this one, with no field of a TTSService, is told so once.
+    assert len(error.value.problems) == 1
+    assert error.value.problems[0].startswith("spec: not a TTSService spec")
+
+
+def test_spec_files_with_a_bom_or_too_large(tmp_path: Path) -> None:
+    bom = tmp_path / "bom.yaml"
+    bom.write_bytes(b"\xef\xbb\xbf" + (_CPU_YAML % "").encode())
+    assert load_spec_file(bom).pools["cpu"].throughput == 20
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("# " + "x" * (5 * 1024 * 1024))
+    with pytest.raises(SpecError, match="larger than 4 MiB"):
+        load_spec_file(huge)

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from elastic_tts_dev.servers import Server
 from tests.required import require
 from tests.worker import fuzz
-from tests.worker.servers import Server
 
 require("espeak-ng")
 SEED = 20261201

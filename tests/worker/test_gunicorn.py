@@ -12,8 +12,9 @@ import pytest
 from prometheus_client import multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
+from elastic_tts_dev.processes import free_port
+from elastic_tts_dev.servers import Reply, Server
 from tests.required import require
-from tests.worker.servers import Reply, Server, free_port
 
 FAKE_APP = "tests.worker.fakes:create_app()"
 ServerFactory = Callable[..., Server]

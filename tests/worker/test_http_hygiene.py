@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.worker.servers import Server
+from elastic_tts_dev.servers import Server
 
 FAKE_APP = "tests.worker.fakes:create_app()"
 HEAD = b"POST /tts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

@@ -13,8 +13,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from elastic_tts_dev.servers import Server
 from tests.worker.conftest import AppFactory, state_of
-from tests.worker.servers import Server
 from tts_worker.server import recycle
 from tts_worker.server.recycle import READY, RECYCLE, RETIRE, RecycleCoordinator, RuntimeDir
 
@@ -210,7 +210,7 @@ def test_rss_stays_within_the_cache_budget_plus_audio_in_flight(tmp_path: Path) 
     is bench/bench_worker_clients.py's): RSS ends within the cache budget plus 32 MiB of
     its start, and never passes the budget plus 96 MiB."""
     budget = 16 * 2**20
-    from tests.worker.servers import free_port
+    from elastic_tts_dev.processes import free_port
 
     port, probe_port = free_port(), free_port()
     script = Path(sys.executable).with_name("elastic-tts-worker")

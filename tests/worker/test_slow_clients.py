@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from elastic_tts_dev.servers import Server
 from tests.worker.hostile import HostileClients, hostile, probe
-from tests.worker.servers import Server
 
 FAKE_APP = "tests.worker.fakes:create_app()"
 PER_KIND = 200

@@ -17,10 +17,10 @@ import requests
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
+from elastic_tts_dev.servers import Server
 from tests.required import require
 from tests.worker import fakes
 from tests.worker.conftest import AppFactory
-from tests.worker.servers import Server
 from tts_worker.audio import STREAMING_SIZE, read_wav
 
 require("espeak-ng")

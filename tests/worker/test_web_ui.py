@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from playwright import sync_api
 
+from elastic_tts_dev.servers import Server
 from tests.required import require
-from tests.worker.servers import Server
 
 CHROMIUM = "/usr/bin/chromium"
 require(CHROMIUM, "espeak-ng")

@@ -2,5 +2,6 @@
 
 `kube.PykubeCluster` implements the reconcile layer's `Cluster` port with pykube-ng's
 HTTP client (it reads kubeconfig or the in-cluster service account, like kopf's own
-login); `prometheus.PrometheusMetrics` implements `Metrics` with prometheus-api-client.
+login); `prometheus.PrometheusLoadSource` implements `LoadSource` with prometheus-api-client
+(and holds every PromQL query the operator runs).
 """

@@ -17,6 +17,9 @@ import requests
 from elastic_tts.reconcile.ports import ApiError, Conflict, Kind, Manifest
 
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
+# Connections kept open to the API server: as many as ticks run at once (the handlers'
+# tick threads), so none is discarded and re-opened with a new TLS handshake.
+POOL_SIZE = 16
 
 
 class PykubeCluster:
@@ -26,7 +29,9 @@ class PykubeCluster:
     @classmethod
     def from_env(cls, timeout: float = 10.0) -> PykubeCluster:
         """In-cluster service account, else $KUBECONFIG or ~/.kube/config."""
-        return cls(pykube.HTTPClient(pykube.KubeConfig.from_env(), timeout=timeout))
+        config = pykube.KubeConfig.from_env()
+        adapter = pykube.http.KubernetesHTTPAdapter(config, pool_maxsize=POOL_SIZE)
+        return cls(pykube.HTTPClient(config, timeout=timeout, http_adapter=adapter))
 
     @staticmethod
     def _url(kind: Kind, name: str | None, subresource: str | None) -> str:

@@ -8,9 +8,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from elastic_tts.commands.args import iso_time, non_negative_number
+from elastic_tts.commands.specfile import load_spec_file
 from elastic_tts.policy import Memory, Observation, PoolState, decide
 from elastic_tts.policy.spec import METRICS
-from elastic_tts.specfile import load_spec_file
 
 
 def add_explain(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import secrets
+import time
 
 from elastic_tts.commands.args import UsageError
 
@@ -26,6 +28,25 @@ def port_number(text: str) -> int:
     return int(text)
 
 
+def peering_priority(text: str) -> int:
+    if text == "auto":
+        return seniority_priority(time.time())
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--priority must be an integer or 'auto', got {text!r}") from None
+
+
+def seniority_priority(started: float) -> int:
+    """kopf pauses *every* operator that sees a peer of the same priority, so replicas of
+    one Deployment (identical arguments) must not share one. The earlier start gets the
+    higher priority (the random part only breaks ties): the replica that is acting keeps
+    acting when a new one starts during a rollout, and the standby takes over when the
+    active one leaves its peering or its record expires."""
+    return -(int(started * 1000) * 1000 + secrets.randbelow(1000))
+
+
 def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "run",
@@ -43,6 +64,9 @@ def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="no peering: do not coordinate with other operator replicas")
     parser.add_argument("--peering", default="elastic-tts", metavar="NAME",
                         help="peering object name for active/standby (default elastic-tts)")
+    parser.add_argument("--priority", type=peering_priority, default="auto", metavar="N",
+                        help="peering priority; the highest acts, the others stand by "
+                        "(default auto: the longest-running replica acts)")
     parser.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", metavar="URL",
                         help="kopf liveness endpoint (default http://0.0.0.0:8080/healthz)")
     parser.add_argument("--metrics-port", type=port_number, default=8081,
@@ -58,23 +82,21 @@ def run_operator(args: argparse.Namespace) -> int:
     # Imported here so that `explain` works without the operator extra installed.
     import kopf
 
-    from elastic_tts import operator_metrics
-    from elastic_tts.handlers import runtime
+    from elastic_tts.handlers import metrics, operator_memo  # registers the handlers
     from elastic_tts.reconcile.tick import TickSettings
 
     kopf.configure(verbose=args.verbose)
-    runtime.configure(TickSettings(rate_windows=args.rate_windows))
     try:
-        operator_metrics.serve(args.metrics_port)
+        metrics.serve(args.metrics_port)
     except OSError as exc:
         raise UsageError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from None
-    import elastic_tts.handlers  # noqa: F401  (registers the handlers)
 
     kopf.run(
+        memo=operator_memo(TickSettings(rate_windows=args.rate_windows)),
         clusterwide=not args.namespace, namespaces=args.namespace or (),
         # kopf pauses every watch until a *named* peering's CRD exists, even when
         # standalone; a standalone run must name none (as handlers.operator_task does).
         standalone=args.standalone, peering_name=None if args.standalone else args.peering,
-        liveness_endpoint=args.liveness,
+        liveness_endpoint=args.liveness, priority=args.priority,
     )
     return 0

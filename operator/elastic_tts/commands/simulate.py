@@ -1,7 +1,7 @@
 """`elastic-tts simulate`: replay a trace through every policy and compare them.
 
-The heavy imports (numpy, matplotlib) happen when the command runs, so `explain` keeps
-working on an install without the `operator` extra.
+The heavy imports (numpy, matplotlib, tqdm: the `simulator` extra) happen when the
+command runs, so `explain` keeps working on an install without them.
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         if exc.name not in ("numpy", "matplotlib", "tqdm"):
             raise
-        return _fail(f"simulate needs {exc.name}: pip install 'elastic-tts[operator]'")
-    from elastic_tts.specfile import load_spec_file
+        return _fail(f"simulate needs {exc.name}: pip install 'elastic-tts[simulator]'")
+    from elastic_tts.commands.specfile import load_spec_file
 
     spec = load_spec_file(args.spec) if args.spec else default_spec()
     try:

@@ -1,10 +1,13 @@
 """The control loop: one kopf daemon per TTSService, ticking every intervalSeconds.
 
 A daemon rather than a kopf timer because a timer's interval is fixed per decorator
-while ``scaling.intervalSeconds`` differs per object and may change at any time; the
-daemon reads it from the live body before every sleep. The tick itself is synchronous
-(sync API clients) and runs in a worker thread; status goes to the status subresource
-as a merge patch of what changed, which is what kopf's ``patch.status`` sends.
+while ``scaling.intervalSeconds`` differs per object and may change at any time; each
+tick reports the interval of the spec it parsed. The tick itself is synchronous (sync
+API clients) and runs in a worker thread; status goes to the status subresource as a
+merge patch of what changed, which is what kopf's ``patch.status`` sends.
+
+The service's memo (kopf's, per object) keeps the engine memory of its last tick, which
+the next tick starts from.
 """
 
 from __future__ import annotations
@@ -12,36 +15,40 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import kopf
 
-from elastic_tts import operator_metrics as metrics
-from elastic_tts.handlers import runtime
+from elastic_tts.handlers import metrics
+from elastic_tts.policy import Memory, Scaling
 from elastic_tts.reconcile.kinds import GROUP, PLURAL, VERSION
 from elastic_tts.reconcile.ports import ApiError, Conflict
-from elastic_tts.reconcile.tick import ServiceRef, TickResult
+from elastic_tts.reconcile.tick import ServiceRef, Ticker, TickResult
 
-DEFAULT_INTERVAL = 15.0
 RETRY_AFTER_CONFLICT = 1.0
+# Until a tick has parsed the spec (or while it is refused), tick at the model's default.
+DEFAULT_INTERVAL = Scaling().interval_seconds
+# A tick mostly waits on the API server and Prometheus. asyncio's default executor has
+# min(32, cores + 4) threads; with 500 services on a real API server that queue alone
+# held ticks 30 s, twice their interval (bench/bench_operator.py). The adapters' HTTP
+# connection pools are sized to match.
+TICK_THREADS = 16
+_TICKS = ThreadPoolExecutor(max_workers=TICK_THREADS, thread_name_prefix="tick")
 
 
-def interval_of(spec: Any) -> float:
-    try:
-        value = float((spec.get("scaling") or {}).get("intervalSeconds", DEFAULT_INTERVAL))
-    except (AttributeError, TypeError, ValueError):
-        return DEFAULT_INTERVAL
-    return value if value >= 1 else DEFAULT_INTERVAL
+def tick_once(ticker: Ticker, body: kopf.Body, memory: Memory | None,
+              now: float) -> TickResult:
+    """Run one tick on a snapshot of the body and write status. Runs in a worker thread.
 
-
-def tick_once(body: kopf.Body, logger: kopf.Logger, now: float) -> TickResult:
-    """Snapshot the live body, run one tick, write status. Runs in a worker thread."""
+    kopf replaces a live body's contents wholesale on each event, never in place, so the
+    top-level copy the daemon takes (see below) is consistent; the parser copies what it
+    keeps of the spec, and only status, which the tick compares with, is copied deep."""
     meta = body.get("metadata", {})
     ref = ServiceRef(meta["name"], meta["namespace"], meta.get("generation"))
-    spec = copy.deepcopy(dict(body.get("spec") or {}))
     status = copy.deepcopy(dict(body.get("status") or {}))
-    ticker = runtime.ticker()
-    result = ticker.tick(ref, spec, status, now, lambda objs: kopf.adopt(objs, owner=body))
+    result = ticker.tick(ref, body.get("spec") or {}, status, now,
+                         lambda objs: kopf.adopt(objs, owner=body), memory)
     ticker.write_status(ref, status, result.status)
     return result
 
@@ -63,13 +70,18 @@ def record(namespace: str, name: str, result: TickResult) -> None:
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
 async def autoscale(body: kopf.Body, name: str, namespace: str | None, stopped: kopf.DaemonStopped,
-                    logger: kopf.Logger, **_: Any) -> None:
+                    memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     namespace = namespace or ""  # TTSService is namespaced; kopf types it optional
+    interval = DEFAULT_INTERVAL
     while not stopped:
         started = time.monotonic()
         delay: float | None = None
         try:
-            result = await asyncio.to_thread(tick_once, body, logger, time.time())
+            # In the loop's thread, so no event lands midway.
+            snapshot = kopf.Body(cast(kopf.RawBody, dict(body)))
+            result = await asyncio.get_running_loop().run_in_executor(
+                _TICKS, tick_once, memo.ticker, snapshot, memo.get("engine_memory"),
+                time.time())
         except Conflict as exc:
             metrics.ERRORS.labels(namespace, name, "Conflict").inc()
             logger.info("conflict, retrying: %s", exc)
@@ -81,6 +93,10 @@ async def autoscale(body: kopf.Body, name: str, namespace: str | None, stopped: 
             metrics.ERRORS.labels(namespace, name, "Unexpected").inc()
             logger.exception("tick failed unexpectedly")
         else:
+            if result.decision is not None:
+                memo.engine_memory = result.decision.memory
+            interval = (result.spec.scaling.interval_seconds if result.spec is not None
+                        else DEFAULT_INTERVAL)
             record(namespace, name, result)
             for event in result.events:
                 kopf.event(body, type=event.type, reason=event.reason, message=event.message)
@@ -92,5 +108,5 @@ async def autoscale(body: kopf.Body, name: str, namespace: str | None, stopped: 
             metrics.RECONCILE_SECONDS.labels("tick").observe(time.monotonic() - started)
         if delay is None:
             # Sharp cadence: a slow tick does not push every later tick back.
-            delay = max(0.0, interval_of(body.get("spec") or {}) - (time.monotonic() - started))
+            delay = max(0.0, interval - (time.monotonic() - started))
         await stopped.wait(delay)

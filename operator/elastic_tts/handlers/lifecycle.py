@@ -1,6 +1,7 @@
-"""kopf handlers for the TTSService lifecycle: settings, login, create/update/resume.
+"""kopf handlers for the TTSService lifecycle: startup, login, create/update/resume.
 
-Create, update and resume render the children and converge them; children carry
+Create, update and resume create the children and converge their shape; what follows
+the load (replicas, route weights) is the control loop's alone. Children carry
 ownerReferences (kopf.adopt), so deleting the TTSService deletes them through the
 garbage collector and no finalizer is needed.
 """
@@ -13,21 +14,21 @@ from typing import Any
 
 import kopf
 
-from elastic_tts import operator_metrics as metrics
-from elastic_tts.handlers import runtime
-from elastic_tts.policy import SpecError
+from elastic_tts.adapters.kube import PykubeCluster
+from elastic_tts.adapters.prometheus import PrometheusLoadSource
+from elastic_tts.handlers import metrics
+from elastic_tts.policy import SpecError, parse_spec
 from elastic_tts.reconcile import reasons
-from elastic_tts.reconcile.children import ensure_children
+from elastic_tts.reconcile.children import converge_children
 from elastic_tts.reconcile.kinds import GROUP, PLURAL, VERSION
 from elastic_tts.reconcile.ports import ApiError, Conflict
-from elastic_tts.reconcile.render import render_children
-from elastic_tts.reconcile.tick import ServiceRef, parse_spec
+from elastic_tts.reconcile.tick import Ticker, TickSettings
 
 KOPF_PREFIX = f"kopf.{GROUP}"
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Events carry our transitions and kopf's handler failures; per-tick warnings
     # (metrics still missing) stay in the logs instead of flooding Events.
     settings.posting.level = logging.ERROR
@@ -36,11 +37,14 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=KOPF_PREFIX, key="last-handled-configuration")
     settings.persistence.finalizer = f"{GROUP}/kopf-finalizer"
+    # The clients every service shares. Credentials: the in-cluster service account, else
+    # kubeconfig, the same source kopf logs in with (below).
+    tick_settings = memo.get("tick_settings") or TickSettings()
+    memo.ticker = Ticker(PykubeCluster.from_env(), PrometheusLoadSource(), tick_settings)
 
 
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    # The same source as the adapters: in-cluster service account, else kubeconfig.
     return kopf.login_via_pykube(**kwargs)
 
 
@@ -48,24 +52,25 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
 def reconcile_children(body: kopf.Body, name: str, namespace: str | None, spec: kopf.Spec,
-                       logger: kopf.Logger, **_: Any) -> dict[str, str]:
-    """Render and converge the children. Status (the InvalidSpec condition included) is
+                       memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Create and converge the children. Status (the InvalidSpec condition included) is
     written by the control loop alone: a second writer here would race it, and kopf
     re-applies a deferred patch.status later, putting back conditions the loop has
-    since changed."""
+    since changed. Nothing is returned: kopf would store a handler's result under
+    status.<handler>, which the CRD's structural schema prunes (and kopf then warns of an
+    inconsistent patch on every create and update)."""
     namespace = namespace or ""  # TTSService is namespaced; kopf types it optional
     started = time.perf_counter()
     try:
-        parsed = parse_spec(name, dict(spec))
+        parsed = parse_spec(spec, name=name)
     except SpecError as exc:
         message = "; ".join(exc.problems)
         kopf.event(body, type="Warning", reason=reasons.INVALID_SPEC_EVENT, message=message)
         metrics.ERRORS.labels(namespace, name, "InvalidSpec").inc()
         raise kopf.PermanentError(f"invalid spec: {message}") from None
     try:
-        outcome = ensure_children(
-            runtime.ticker().cluster, namespace, name, render_children(name, parsed),
-            lambda objs: kopf.adopt(objs, owner=body))
+        outcome = converge_children(memo.ticker.cluster, namespace, name, parsed,
+                                    lambda objs: kopf.adopt(objs, owner=body))
     except Conflict as exc:
         metrics.ERRORS.labels(namespace, name, "Conflict").inc()
         raise kopf.TemporaryError(f"conflict, retrying: {exc}", delay=2) from exc
@@ -77,12 +82,10 @@ def reconcile_children(body: kopf.Body, name: str, namespace: str | None, spec: 
     changed = {k: v for k, v in outcome.items() if v != "unchanged"}
     if changed:
         logger.info("children: %s", ", ".join(f"{k} {v}" for k, v in changed.items()))
-    return changed
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
-def forget(name: str, namespace: str | None, spec: kopf.Spec, **_: Any) -> None:
-    """Children go through their ownerReferences; only in-process state is dropped."""
-    namespace = namespace or ""
-    runtime.ticker().forget(ServiceRef(name, namespace))
-    metrics.forget_service(namespace, name, list((spec.get("pools") or {}).keys()))
+def forget_series(name: str, namespace: str | None, spec: kopf.Spec, **_: Any) -> None:
+    """Children go through their ownerReferences, and kopf drops the per-object memo;
+    what is left is this service's series in the operator's own /metrics."""
+    metrics.forget_service(namespace or "", name, list((spec.get("pools") or {}).keys()))

@@ -7,13 +7,14 @@ that flow through the engine (`Observation`, `PoolState`, `Memory`, `Decision`) 
 
 from elastic_tts.policy.decide import capacity_per_replica, decide, demand_of
 from elastic_tts.policy.model import Decision, Memory, Observation, PoolState
-from elastic_tts.policy.spec import SpecError, TTSServiceSpec, load_spec, parse_spec
+from elastic_tts.policy.spec import Scaling, SpecError, TTSServiceSpec, load_spec, parse_spec
 
 __all__ = [
     "Decision",
     "Memory",
     "Observation",
     "PoolState",
+    "Scaling",
     "SpecError",
     "TTSServiceSpec",
     "capacity_per_replica",

@@ -6,6 +6,12 @@ import re
 
 # ASCII digits only, as the CRD's pattern (Python's \d also matches other scripts' digits).
 _DURATION = re.compile(r"^(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?(?:(?P<s>[0-9]+)s)?$")
+# The same grammar for the CRD, where a pattern cannot add up the parts: at least one
+# part, and at least one non-zero digit among them.
+PATTERN = (r"^\s*(?:[0-9]*[1-9][0-9]*h(?:[0-9]+m)?(?:[0-9]+s)?"
+           r"|(?:[0-9]+h)?[0-9]*[1-9][0-9]*m(?:[0-9]+s)?"
+           r"|(?:[0-9]+h)?(?:[0-9]+m)?[0-9]*[1-9][0-9]*s)\s*$")
+MAX_LENGTH = 32
 
 
 def parse_duration(value: object) -> float:
@@ -19,7 +25,7 @@ def parse_duration(value: object) -> float:
         if value <= 0:
             raise ValueError(f"must be positive, got {value}")
         return float(value)
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= MAX_LENGTH:
         match = _DURATION.match(value.strip())
         if match and any(match.groupdict().values()):
             parts = match.groupdict()
@@ -29,4 +35,5 @@ def parse_duration(value: object) -> float:
             if seconds > 0:
                 return float(seconds)
             raise ValueError(f"must be positive, got {value!r}")
-    raise ValueError(f"expected a duration like '8h', '90m' or '1h30m', got {value!r}")
+    shown = repr(value) if not isinstance(value, str) or len(value) <= 40 else "a long string"
+    raise ValueError(f"expected a duration like '8h', '90m' or '1h30m', got {shown}")

@@ -5,7 +5,8 @@ Each child carries the JSON it was last rendered from (annotation
 merge patch from that to the new rendering, so a field removed from the spec is removed
 from the child, fields the API server defaulted are left alone, and an unchanged child
 costs one GET and no write. ``spec.replicas`` is never in a rendering: only the replica
-executor writes it.
+executor writes it. Where the live object may have strayed from what was applied (the
+HTTPRoute's weights), the caller says how to tell, and the whole rendering is sent.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from elastic_tts.policy import TTSServiceSpec
 from elastic_tts.reconcile.kinds import (
     DEPLOYMENTS,
     HTTPROUTES,
@@ -23,6 +25,7 @@ from elastic_tts.reconcile.kinds import (
     selector,
 )
 from elastic_tts.reconcile.ports import ApiError, Cluster, Conflict, Kind, Manifest
+from elastic_tts.reconcile.render import owned_children, render_children
 
 KINDS = {k.kind: k for k in (DEPLOYMENTS, SERVICES, PDBS, HTTPROUTES)}
 Adopt = Callable[[list[Manifest]], None]
@@ -49,8 +52,11 @@ def _recorded(manifest: Manifest) -> str:
     return json.dumps(manifest, sort_keys=True, separators=(",", ":"))
 
 
-def apply_child(cluster: Cluster, namespace: str, manifest: Manifest) -> str:
-    """Create or converge one child. Returns 'created', 'patched' or 'unchanged'."""
+def apply_child(cluster: Cluster, namespace: str, manifest: Manifest,
+                strayed: Callable[[Manifest], bool] | None = None) -> str:
+    """Create or converge one child. Returns 'created', 'patched' or 'unchanged'.
+    ``strayed(live)`` true means the live object differs from the rendering in a way the
+    last-applied record cannot show, so everything rendered is sent again."""
     kind = KINDS[manifest["kind"]]
     name = manifest["metadata"]["name"]
     desired = json.loads(json.dumps(manifest))  # a private deep copy
@@ -71,6 +77,8 @@ def apply_child(cluster: Cluster, namespace: str, manifest: Manifest) -> str:
         previous = json.loads(annotations.get(LAST_APPLIED, "{}"))
     except ValueError:
         previous = {}
+    if strayed is not None and strayed(existing):
+        previous = {}
     patch = merge_patch(previous, manifest)
     if patch == {}:
         return "unchanged"
@@ -81,11 +89,10 @@ def apply_child(cluster: Cluster, namespace: str, manifest: Manifest) -> str:
     return "patched"
 
 
-def prune(cluster: Cluster, namespace: str, service: str, wanted: Iterable[Manifest],
+def prune(cluster: Cluster, namespace: str, service: str, keep: set[tuple[str, str]],
           kinds: Iterable[Kind] = (DEPLOYMENTS, SERVICES, HTTPROUTES)) -> list[str]:
-    """Delete labelled children of `service` that the rendering no longer contains
-    (a pool removed from the spec, routing turned off)."""
-    keep = {(m["kind"], m["metadata"]["name"]) for m in wanted}
+    """Delete labelled children of `service` that are not in ``keep`` ((kind, name)
+    pairs): a pool removed from the spec, routing turned off."""
     removed = []
     for kind in kinds:
         try:
@@ -103,14 +110,24 @@ def prune(cluster: Cluster, namespace: str, service: str, wanted: Iterable[Manif
 
 def ensure_children(cluster: Cluster, namespace: str, service: str,
                     children: list[Manifest], adopt: Adopt,
-                    prune_kinds: Iterable[Kind] = (DEPLOYMENTS, SERVICES, HTTPROUTES),
-                    ) -> dict[str, str]:
-    """Converge every child; returns '<Kind>/<name>' -> what happened."""
+                    keep: set[tuple[str, str]] | None = None) -> dict[str, str]:
+    """Converge every child; returns '<Kind>/<name>' -> what happened. With ``keep``
+    (the (kind, name) of every child the spec wants), children not in it are deleted."""
     adopt(children)
     outcome = {
         f"{m['kind']}/{m['metadata']['name']}": apply_child(cluster, namespace, m)
         for m in children
     }
-    for removed in prune(cluster, namespace, service, children, prune_kinds):
-        outcome[removed] = "deleted"
+    if keep is not None:
+        for removed in prune(cluster, namespace, service, keep):
+            outcome[removed] = "deleted"
     return outcome
+
+
+def converge_children(cluster: Cluster, namespace: str, service: str, spec: TTSServiceSpec,
+                      adopt: Adopt) -> dict[str, str]:
+    """The lifecycle handler's work: create the children and converge their shape to
+    the spec, and delete those it no longer wants. Replicas and route weights are the
+    tick's."""
+    return ensure_children(cluster, namespace, service, render_children(service, spec), adopt,
+                           keep=owned_children(service, spec))

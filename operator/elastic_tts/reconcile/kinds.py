@@ -3,6 +3,7 @@ how children are named. RBAC in the chart mirrors this list (see README, "The op
 
 from __future__ import annotations
 
+from elastic_tts.policy.spec import pool_child_name
 from elastic_tts.reconcile.ports import Kind
 
 GROUP = "elastictts.io"
@@ -26,12 +27,9 @@ WORKER_PORT = 8080
 # that no client of the API port can starve them (TTS_PROBE_BIND).
 WORKER_PROBE_PORT = 8081
 WORKER_PROBE_PORT_NAME = "metrics"
-NAME_LIMIT = 63  # Service names are DNS-1035 labels
 
 
-def pool_child_name(service: str, pool: str) -> str:
-    """The Deployment (and, with routing, the per-pool Service) of one pool."""
-    return f"{service}-{pool}"
+__all__ = ["pool_child_name"]  # named by the spec model, which checks that names fit
 
 
 def selector(service: str, pool: str | None = None) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Observe: turn Deployments, Pods, Nodes and Prometheus answers into an Observation.
 
-Pure functions over API objects, plus `read_load`, which asks the Metrics port.
+Pure functions over API objects, plus `read_load`, which asks the LoadSource port.
 
 A pod counts as *interrupted* (spot reclaimed, or about to be) when it was evicted or
 shut down with its node, carries the DisruptionTarget condition, or sits on a node that
@@ -18,7 +18,7 @@ from datetime import datetime
 
 from elastic_tts.policy import PoolState, TTSServiceSpec
 from elastic_tts.reconcile.kinds import POOL_LABEL
-from elastic_tts.reconcile.ports import Manifest, Metrics, MetricsUnavailable
+from elastic_tts.reconcile.ports import LoadQuery, LoadSource, Manifest, MetricsUnavailable
 
 # Taints that mean "this node is going away" (cluster-autoscaler, cordon, AWS NTH, GKE,
 # Karpenter).
@@ -33,12 +33,6 @@ TERMINATION_TAINTS = frozenset({
 })
 INTERRUPTED_REASONS = frozenset({"Evicted", "Shutdown", "NodeShutdown", "Terminated",
                                  "NodeLost", "Preempting"})
-
-CHARACTERS = "tts_characters_total"
-REQUESTS = "tts_requests_total"
-# The default query. $service, $namespace and $window are the placeholders a
-# spec.scaling.prometheus.query override may use as well.
-DEFAULT_QUERY = 'sum by (pool) (rate($metric{service="$service"}[$window]))'
 
 
 def parse_time(text: str | None) -> float | None:
@@ -171,50 +165,22 @@ class Load:
     per_pool: Mapping[str, Mapping[str, float]]
 
 
-def render_query(template: str, service: str, namespace: str, window: str,
-                 metric: str) -> str:
-    return (template.replace("$service", service).replace("$namespace", namespace)
-            .replace("$window", window).replace("$metric", metric))
-
-
-def _by_pool(series: list[tuple[Mapping[str, str], float]]) -> tuple[float, dict[str, float]]:
-    total = 0.0
-    pools: dict[str, float] = {}
-    for labels, value in series:
-        if value != value:  # NaN: a rate over no samples
-            continue
-        total += value
-        pool = labels.get("pool")
-        if pool:
-            pools[pool] = pools.get(pool, 0.0) + value
-    return total, pools
-
-
-def read_load(metrics: Metrics, spec: TTSServiceSpec, service: str, namespace: str,
+def read_load(source: LoadSource, spec: TTSServiceSpec, service: str, namespace: str,
               windows: tuple[str, str]) -> Load:
-    """Ask Prometheus for the short and long rates. An empty answer means no traffic
-    (nothing served yet, or every pod scaled away), which is a rate of zero, as in KEDA.
-    Raises MetricsUnavailable when Prometheus cannot be asked."""
-    source = spec.scaling.prometheus
-    metric = CHARACTERS if spec.scaling.metric == "characters" else REQUESTS
-    template = source.query or DEFAULT_QUERY
-
-    def ask(tmpl: str, window: str, name: str) -> tuple[float, dict[str, float]]:
-        query = render_query(tmpl, service, namespace, window, name)
-        return _by_pool(metrics.instant(source.url, query, source.timeout_seconds))
-
-    short, short_pools = ask(template, windows[0], metric)
-    long, _ = ask(template, windows[1], metric)
-    chars, chars_pools = (short, short_pools) if metric == CHARACTERS and not source.query \
-        else ask(DEFAULT_QUERY, windows[0], CHARACTERS)
-    rps, rps_pools = (short, short_pools) if metric == REQUESTS and not source.query \
-        else ask(DEFAULT_QUERY, windows[0], REQUESTS)
+    """The short and long rates. An empty answer means no traffic (nothing served yet,
+    or every pod scaled away), which is a rate of zero, as in KEDA. Raises
+    MetricsUnavailable when the source cannot be asked."""
+    metric = spec.scaling.metric
+    by_window = source.load(LoadQuery(namespace, service, metric, windows,
+                                      spec.scaling.prometheus))
+    short, long = by_window[windows[0]], by_window[windows[1]]
     per_pool = {
-        pool: {"requestsPerSecond": round(rps_pools.get(pool, 0.0), 3),
-               "charactersPerSecond": round(chars_pools.get(pool, 0.0), 3)}
-        for pool in spec.pools
+        name: {"requestsPerSecond": round(short.pool(name).requests, 3),
+               "charactersPerSecond": round(short.pool(name).characters, 3)}
+        for name in spec.pools
     }
-    return Load(short, long, rps, chars, per_pool)
+    return Load(short.total(metric), long.total(metric), short.total("requests"),
+                short.total("characters"), per_pool)
 
 
 __all__ = ["Load", "MetricsUnavailable", "PoolView", "observe_pools", "read_load"]

@@ -10,8 +10,10 @@ Children (all owned by the TTSService, so they go when it goes):
   by each pool's ready capacity. A weight needs a backend per pool; one Service across
   pools would let kube-proxy spread traffic by pod count instead.
 
-Rendering never sets ``spec.replicas``: replicas belong to the replica executor. A new
-Deployment is created with 0 replicas (see `children.py`) and the first tick sizes it.
+`render_children` is what the lifecycle handler converges: the children's shape. What
+changes with the load has one writer, the tick: it sizes the Deployments through the
+replica executor (rendering never sets ``spec.replicas``; a new Deployment starts at 0)
+and writes the HTTPRoute, whose weights follow the ready replicas (`render_route`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from elastic_tts.policy.spec import Pool
 from elastic_tts.reconcile.kinds import (
     DEPLOYMENTS,
     HTTPROUTES,
-    NAME_LIMIT,
     PDBS,
     SERVICES,
     WORKER_PORT,
@@ -39,19 +40,6 @@ from elastic_tts.reconcile.ports import Manifest
 DRAIN_SECONDS = 60  # the worker finishes in-flight requests after SIGTERM within this
 PRESTOP_SLEEP = 5  # lets endpoints and the gateway drop the pod before SIGTERM
 PROBE_PERIOD = 5
-
-
-def child_name_problems(name: str, spec: TTSServiceSpec) -> list[str]:
-    """Semantic checks the schema cannot do: child names must fit a DNS label."""
-    problems = []
-    for pool in spec.pools:
-        child = pool_child_name(name, pool)
-        if len(child) > NAME_LIMIT:
-            problems.append(
-                f"metadata.name: {name!r} with pool {pool!r} makes child name {child!r} "
-                f"longer than {NAME_LIMIT} characters"
-            )
-    return problems
 
 
 def common_labels(service: str, pool: str | None = None) -> dict[str, str]:
@@ -212,9 +200,9 @@ def route_weights(spec: TTSServiceSpec, ready: Mapping[str, int]) -> dict[str, i
 def render_route(name: str, spec: TTSServiceSpec, weights: Mapping[str, int]) -> Manifest:
     routing = spec.routing
     parent: dict[str, Any] = {"group": "gateway.networking.k8s.io", "kind": "Gateway",
-                              "name": routing.gateway_name}
-    if routing.gateway_namespace:
-        parent["namespace"] = routing.gateway_namespace
+                              "name": routing.gateway_ref.name if routing.gateway_ref else None}
+    if routing.gateway_ref and routing.gateway_ref.namespace:
+        parent["namespace"] = routing.gateway_ref.namespace
     route_spec: dict[str, Any] = {
         "parentRefs": [parent],
         "rules": [{
@@ -236,13 +224,27 @@ def render_route(name: str, spec: TTSServiceSpec, weights: Mapping[str, int]) ->
     }
 
 
-def render_children(name: str, spec: TTSServiceSpec,
-                    ready: Mapping[str, int] | None = None) -> list[Manifest]:
-    """Every child this spec wants, in the order they are applied."""
+def render_children(name: str, spec: TTSServiceSpec) -> list[Manifest]:
+    """The children whose shape follows the spec alone, in the order they are applied."""
     children = [render_deployment(name, spec, pool) for pool in spec.pools.values()]
     children.append(_service(name, name, None))
     children.append(render_pdb(name))
     if spec.routing.enabled:
         children.extend(_service(pool_child_name(name, p), name, p) for p in spec.pools)
-        children.append(render_route(name, spec, route_weights(spec, ready or {})))
     return children
+
+
+def owned_children(name: str, spec: TTSServiceSpec) -> set[tuple[str, str]]:
+    """(kind, name) of every child this spec wants, the tick's HTTPRoute included: what
+    pruning must leave alone."""
+    owned = {(m["kind"], m["metadata"]["name"]) for m in render_children(name, spec)}
+    if spec.routing.enabled:
+        owned.add((HTTPROUTES.kind, name))
+    return owned
+
+
+def route_backend_weights(route: Manifest | None) -> dict[str, int]:
+    """Backend (Service) name -> weight, as a live HTTPRoute has them."""
+    rules = ((route or {}).get("spec") or {}).get("rules") or [{}]
+    return {ref.get("name", ""): ref.get("weight", 1)
+            for ref in rules[0].get("backendRefs") or []}

@@ -62,10 +62,12 @@ def set_condition(conditions: Sequence[Mapping[str, Any]] | None, kind: str, sta
     return sorted(result, key=lambda c: order.get(str(c.get("type")), len(order)))
 
 
-def flipped_to(previous: Iterable[Mapping[str, Any]] | None, kind: str, status: bool) -> bool:
+def flipped_to(previous: Iterable[Mapping[str, Any]] | None,
+               current: Iterable[Mapping[str, Any]] | None, kind: str, status: bool) -> bool:
+    """Whether condition `kind` is now `status` and was not before."""
     before = condition_status(previous, kind)
     want = "True" if status else "False"
-    if before == want:
+    if condition_status(current, kind) != want or before == want:
         return False
     # A condition seen for the first time only "flips" into its unhealthy state.
     healthy_when_true = kind in (reasons.READY, reasons.METRICS_AVAILABLE)

@@ -1,10 +1,14 @@
 """One control-loop tick for one TTSService: observe -> decide -> apply -> status.
 
 `Ticker.tick` is called by the kopf daemon every `scaling.intervalSeconds`, and by tests
-and the benchmark with `now` passed in. The engine's Memory lives in
-``status.engine.memory`` so that a restarted operator resumes where the last one
-stopped; while running, the last memory is also kept in-process, because the status the
-daemon sees may lag its own last write by one watch event.
+and the benchmark with `now` passed in. The tick is the one writer of what follows the
+load: replica counts (through the replica executor) and the HTTPRoute's weights, which
+it compares with the live route, not with what status says it wrote.
+
+The engine's Memory lives in ``status.engine.memory`` so that a restarted operator
+resumes where the last one stopped. The caller may pass the memory of its own last tick
+(the daemon keeps it in kopf's per-object memo), because the status it sees may lag its
+own last write by one watch event. The Ticker itself keeps nothing per service.
 """
 
 from __future__ import annotations
@@ -15,18 +19,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from elastic_tts.policy import Decision, Memory, Observation, SpecError, TTSServiceSpec, decide
-from elastic_tts.policy import parse_spec as parse_policy_spec
+from elastic_tts.policy import (
+    Decision,
+    Memory,
+    Observation,
+    SpecError,
+    TTSServiceSpec,
+    decide,
+    parse_spec,
+)
 from elastic_tts.reconcile import reasons
 from elastic_tts.reconcile.children import Adopt, apply_child, ensure_children, merge_patch
 from elastic_tts.reconcile.executor import ReplicaExecutor, ScaleChange
-from elastic_tts.reconcile.kinds import DEPLOYMENTS, NODES, PODS, TTSSERVICES, selector
+from elastic_tts.reconcile.kinds import (
+    DEPLOYMENTS,
+    NODES,
+    PODS,
+    TTSSERVICES,
+    pool_child_name,
+    selector,
+)
 from elastic_tts.reconcile.observe import Load, PoolView, observe_pools, read_load
-from elastic_tts.reconcile.ports import Cluster, Manifest, Metrics, MetricsUnavailable
+from elastic_tts.reconcile.ports import Cluster, LoadSource, Manifest, MetricsUnavailable
 from elastic_tts.reconcile.render import (
-    child_name_problems,
     render_children,
     render_route,
+    route_backend_weights,
     route_weights,
 )
 from elastic_tts.reconcile.status import (
@@ -57,20 +75,13 @@ class TickSettings:
 class TickResult:
     status: dict[str, Any]
     events: list[Event] = field(default_factory=list)
+    spec: TTSServiceSpec | None = None  # None: the spec was refused (see problems)
     decision: Decision | None = None
     changes: list[ScaleChange] = field(default_factory=list)
     metrics_error: str | None = None
     problems: list[str] = field(default_factory=list)
     recreated: dict[str, str] = field(default_factory=dict)
-
-
-def parse_spec(name: str, raw: Mapping[str, Any]) -> TTSServiceSpec:
-    """The spec, with the checks only the operator can make (child name lengths)."""
-    spec = parse_policy_spec(dict(raw))
-    problems = child_name_problems(name, spec)
-    if problems:
-        raise SpecError(problems)
-    return spec
+    route: str | None = None  # what apply_child did to the HTTPRoute, with routing on
 
 
 class _NodeCache:
@@ -98,23 +109,15 @@ def _class_totals(spec: TTSServiceSpec, replicas: Mapping[str, int]) -> dict[str
 
 
 class Ticker:
-    def __init__(self, cluster: Cluster, metrics: Metrics,
+    """What every service's tick shares: the clients, the settings, the node cache."""
+
+    def __init__(self, cluster: Cluster, load: LoadSource,
                  settings: TickSettings | None = None) -> None:
         self.cluster = cluster
-        self.metrics = metrics
+        self.load = load
         self.settings = settings or TickSettings()
         self.executor = ReplicaExecutor(cluster)
         self._nodes = _NodeCache(self.settings.node_cache_seconds)
-        self._memory: dict[tuple[str, str], Memory] = {}
-
-    def forget(self, ref: ServiceRef) -> None:
-        self._memory.pop((ref.namespace, ref.name), None)
-
-    def _memory_for(self, ref: ServiceRef, status: Mapping[str, Any]) -> Memory:
-        kept = self._memory.get((ref.namespace, ref.name))
-        if kept is not None:
-            return kept
-        return Memory.from_dict((status.get("engine") or {}).get("memory"))
 
     def invalid_status(self, ref: ServiceRef, status: Mapping[str, Any], problems: list[str],
                        now: float) -> dict[str, Any]:
@@ -126,15 +129,16 @@ class Ticker:
         return new
 
     def tick(self, ref: ServiceRef, raw_spec: Mapping[str, Any], status: Mapping[str, Any],
-             now: float, adopt: Adopt) -> TickResult:
+             now: float, adopt: Adopt, memory: Memory | None = None) -> TickResult:
         status = dict(status or {})
         try:
-            spec = parse_spec(ref.name, raw_spec)
+            spec = parse_spec(raw_spec, name=ref.name)
         except SpecError as exc:
             return TickResult(self.invalid_status(ref, status, exc.problems, now),
                               problems=list(exc.problems))
-        memory = self._memory_for(ref, status)
         engine = status.get("engine") or {}
+        if memory is None:
+            memory = Memory.from_dict(engine.get("memory"))
         seen = set(engine.get("interruptedPods") or [])
 
         ns = ref.namespace
@@ -144,18 +148,17 @@ class Ticker:
             p.get("spec", {}).get("nodeName") for p in pods) else []
         view = observe_pools(spec, deployments, pods, nodes, seen, now)
 
-        result = TickResult(status={})
+        result = TickResult(status={}, spec=spec)
         if view.missing:
             # A child deleted by hand, or a tick racing the create handler: converge.
             wanted = [m for m in render_children(ref.name, spec)
                       if m["kind"] == DEPLOYMENTS.kind
                       and m["metadata"]["labels"].get("elastictts.io/pool") in view.missing]
-            result.recreated = ensure_children(self.cluster, ns, ref.name, wanted, adopt,
-                                               prune_kinds=())
+            result.recreated = ensure_children(self.cluster, ns, ref.name, wanted, adopt)
 
         load: Load | None = None
         try:
-            load = read_load(self.metrics, spec, ref.name, ns, self.settings.rate_windows)
+            load = read_load(self.load, spec, ref.name, ns, self.settings.rate_windows)
         except MetricsUnavailable as exc:
             result.metrics_error = str(exc)
         observation = Observation(
@@ -170,19 +173,26 @@ class Ticker:
         if not spec.paused:
             result.changes = self.executor.apply(ns, ref.name, decision.replicas, current,
                                                  set(view.missing))
-        self._memory[(ns, ref.name)] = decision.memory
 
-        ready = {name: state.ready for name, state in view.states.items()}
-        weights = route_weights(spec, ready) if spec.routing.enabled else None
-        if weights is not None and weights != status.get("routeWeights"):
-            route = render_route(ref.name, spec, weights)
-            adopt([route])
-            apply_child(self.cluster, ns, route)
+        weights = None
+        if spec.routing.enabled:
+            weights = route_weights(spec, {n: s.ready for n, s in view.states.items()})
+            result.route = self._converge_route(ref, spec, weights, adopt)
 
         result.status = self._status(ref, spec, status, decision, view, load, result,
                                      weights, now)
         result.events = self._events(status, result.status, decision, result.changes)
         return result
+
+    def _converge_route(self, ref: ServiceRef, spec: TTSServiceSpec,
+                        weights: Mapping[str, int], adopt: Adopt) -> str:
+        """Create the HTTPRoute, or bring it to the spec's shape and these weights. The
+        live route is what counts: whatever wrote it last, and whatever status says."""
+        route = render_route(ref.name, spec, weights)
+        adopt([route])
+        wanted = {pool_child_name(ref.name, pool): weight for pool, weight in weights.items()}
+        return apply_child(self.cluster, ref.namespace, route,
+                           strayed=lambda live: route_backend_weights(live) != wanted)
 
     def _status(self, ref: ServiceRef, spec: TTSServiceSpec, old: Mapping[str, Any],
                 decision: Decision, view: PoolView, load: Load | None, result: TickResult,
@@ -261,25 +271,19 @@ class Ticker:
     def _events(self, old: Mapping[str, Any], new: Mapping[str, Any], decision: Decision,
                 changes: list[ScaleChange]) -> list[Event]:
         events = scale_events(changes, decision.reason)
-        before = old.get("conditions")
-        after = {c["type"]: c for c in new["conditions"]}
-
-        def became(kind: str, status: bool) -> bool:
-            # flipped_to knows only the old state: the new one must be `status` too.
-            now = after[kind]["status"] == ("True" if status else "False")
-            return now and flipped_to(before, kind, status)
-
-        if became(reasons.METRICS_AVAILABLE, False):
-            events.append(Event("Warning", reasons.METRICS_UNAVAILABLE,
-                                after[reasons.METRICS_AVAILABLE]["message"]))
-        if became(reasons.SPOT_FALLBACK, True):
-            events.append(Event("Warning", reasons.SPOT_FALLBACK_EVENT,
-                                after[reasons.SPOT_FALLBACK]["message"]))
-        elif became(reasons.SPOT_FALLBACK, False):
+        before, after = old.get("conditions"), new["conditions"]
+        if flipped_to(before, after, reasons.METRICS_AVAILABLE, False):
+            message = next(c["message"] for c in after
+                           if c["type"] == reasons.METRICS_AVAILABLE)
+            events.append(Event("Warning", reasons.METRICS_UNAVAILABLE, message))
+        if flipped_to(before, after, reasons.SPOT_FALLBACK, True):
+            message = next(c["message"] for c in after if c["type"] == reasons.SPOT_FALLBACK)
+            events.append(Event("Warning", reasons.SPOT_FALLBACK_EVENT, message))
+        elif flipped_to(before, after, reasons.SPOT_FALLBACK, False):
             events.append(Event("Normal", reasons.SPOT_RECOVERED, "spot pools healthy again"))
-        if became(reasons.WORKER_FAILING, True):
-            events.append(Event("Warning", reasons.ENGINE_FAILED,
-                                after[reasons.WORKER_FAILING]["message"]))
+        if flipped_to(before, after, reasons.WORKER_FAILING, True):
+            message = next(c["message"] for c in after if c["type"] == reasons.WORKER_FAILING)
+            events.append(Event("Warning", reasons.ENGINE_FAILED, message))
         if decision.window is not None and decision.window != old.get("window"):
             events.append(Event("Normal", reasons.SCHEDULE_WINDOW_OPENED,
                                 f"window {decision.window!r} is open (mode {decision.mode})"))

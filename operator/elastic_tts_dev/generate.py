@@ -1,12 +1,15 @@
-"""Generate the files that are copies or renderings of a single source.
+"""Generate every file that is derived from a single source (`make manifests`).
 
-- charts/elastic-tts/files/crds/ttsservice.yaml: a byte copy of crds/ttsservice.yaml
-  (Helm reads files only from inside the chart);
+- crds/ttsservice.yaml: the CRD, from the spec model (`elastic_tts_dev.crd`);
+- charts/elastic-tts/files/crds/ttsservice.yaml: the same bytes (Helm reads files only
+  from inside the chart);
 - manifests/install.yaml: the chart rendered with its default values for namespace
   elastic-tts, plus the Namespace, for `kubectl apply` without Helm;
-- manifests/prometheus/podmonitor-workers.yaml: the chart's worker PodMonitor.
+- manifests/prometheus/podmonitor-workers.yaml: the chart's worker PodMonitor;
+- docs/reference/ttsservice.md: the TTSService reference, from the spec model;
+- manifests/examples/*.yaml: the values marked ``# default``, from the spec model.
 
-Usage: python manifests/generate.py [--check]   (or `make manifests`)
+Usage: python -m elastic_tts_dev.generate [--check]   (or `make manifests`)
 --check writes nothing and exits 1, naming each stale file.
 """
 
@@ -20,14 +23,20 @@ from typing import Any
 import helm_python as helm
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from elastic_tts_dev.crd import crd_yaml
+from elastic_tts_dev.examples import with_defaults
+from elastic_tts_dev.reference import reference_markdown
+
+ROOT = Path(__file__).resolve().parents[2]
 RELEASE = "elastic-tts"
 NAMESPACE = "elastic-tts"
 MONITORING_NAMESPACE = "monitoring"
-CRD_SOURCE = Path("crds/ttsservice.yaml")
+CRD = Path("crds/ttsservice.yaml")
 CRD_COPY = Path("charts/elastic-tts/files/crds/ttsservice.yaml")
 INSTALL = Path("manifests/install.yaml")
 PODMONITOR = Path("manifests/prometheus/podmonitor-workers.yaml")
+REFERENCE = Path("docs/reference/ttsservice.md")
+EXAMPLES = Path("manifests/examples")
 # kubectl applies in file order: the CRD and RBAC before the operator that needs them.
 KIND_ORDER = [
     "Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole",
@@ -99,22 +108,36 @@ def podmonitor_yaml(root: Path) -> str:
     return _dump(docs, header)
 
 
+def from_model(root: Path) -> dict[Path, str]:
+    """The files derived from the spec model alone (the chart renders from the CRD copy)."""
+    crd = crd_yaml()
+    files = {CRD: crd, CRD_COPY: crd, REFERENCE: reference_markdown()}
+    for example in sorted((root / EXAMPLES).glob("*.yaml")):
+        files[example.relative_to(root)] = with_defaults(example.read_text(encoding="utf-8"))
+    return files
+
+
 def expected_files(root: Path = ROOT) -> dict[Path, str]:
-    return {
-        CRD_COPY: (root / CRD_SOURCE).read_text(encoding="utf-8"),
-        INSTALL: install_yaml(root),
-        PODMONITOR: podmonitor_yaml(root),
-    }
+    return {**from_model(root), INSTALL: install_yaml(root), PODMONITOR: podmonitor_yaml(root)}
 
 
 def stale_files(root: Path = ROOT) -> list[Path]:
-    # The CRD copy goes first: the renderings read it through the chart.
     stale = []
     for path, text in expected_files(root).items():
         target = root / path
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             stale.append(path)
     return stale
+
+
+def _write(root: Path, files: dict[Path, str]) -> None:
+    for path, text in files.items():
+        target = root / path
+        if target.exists() and target.read_text(encoding="utf-8") == text:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,13 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         for path in stale:
             print(f"{path} is out of date: run `make manifests`", file=sys.stderr)
         return 1 if stale else 0
-    # Copy the CRD into the chart first: the renderings below read it from there.
-    copy = expected_files()[CRD_COPY]
-    (ROOT / CRD_COPY).write_text(copy, encoding="utf-8")
-    for path, text in expected_files().items():
-        (ROOT / path).parent.mkdir(parents=True, exist_ok=True)
-        (ROOT / path).write_text(text, encoding="utf-8")
-        print(f"wrote {path}")
+    # The CRD copy first: the chart renderings read it from inside the chart.
+    _write(ROOT, from_model(ROOT))
+    _write(ROOT, expected_files(ROOT))
     return 0
 
 

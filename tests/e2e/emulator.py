@@ -1,6 +1,7 @@
-"""KMock's KubernetesEmulator, served over HTTP on 127.0.0.1 from a background thread.
+"""KMock's KubernetesEmulator, served over HTTP on 127.0.0.1 from a background thread, for the
+e2e loop tier only (tests/e2e), until it moves onto the local cluster too.
 
-`ApiServer` extends the emulator, in the tests only, with what a real API server (and
+`ApiServer` extends the emulator, for these tests only, with what a real API server (and
 its garbage collector) does and KMock does not; nothing else is changed:
 - metadata.name from generateName; metadata.uid, resourceVersion, creationTimestamp on
   create; resourceVersion on every write; metadata.generation bumped when spec
@@ -32,21 +33,10 @@ import aiohttp.web
 import kmock
 from kmock import action
 
-from tests.crd import crd_files
+from elastic_tts_dev import crd as ttsservice_crd
+from elastic_tts_dev.merge_patch import apply_merge_patch
 
 _RV = itertools.count(1000)
-
-
-def _merge(old: Any, patch: Any) -> Any:
-    if not isinstance(old, dict) or not isinstance(patch, dict):
-        return patch
-    merged = dict(old)
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = _merge(old.get(key), value)
-    return merged
 
 
 def _matches(obj: dict[str, Any], selector: str) -> bool:
@@ -147,7 +137,8 @@ class ApiServer(kmock.KubernetesEmulator):
                 data = {"spec": {"replicas": replicas}}
             else:
                 old = stored.raw
-                if "spec" in data and _merge(old.get("spec"), data["spec"]) != old.get("spec"):
+                new_spec = apply_merge_patch(old.get("spec"), data.get("spec"))
+                if "spec" in data and new_spec != old.get("spec"):
                     data.setdefault("metadata", {})["generation"] = (
                         int(old.get("metadata", {}).get("generation") or 1) + 1)
             data.setdefault("metadata", {})["resourceVersion"] = str(next(_RV))
@@ -222,9 +213,10 @@ class ApiServer(kmock.KubernetesEmulator):
 
 
 def register_ttsservice_crd(server: kmock.KubernetesEmulator) -> None:
-    """Serve the TTSService resource as crds/ttsservice.yaml declares it: group, served
-    versions, names, scope and subresources all come from the shipped CRD."""
-    crd = crd_files.crd()
+    """Serve the TTSService resource as its CRD declares it: group, served versions,
+    names, scope and subresources all come from the CRD (the one `make manifests` writes
+    to crds/, generated from the same model)."""
+    crd = ttsservice_crd.crd()
     names = crd["spec"]["names"]
     for version in crd["spec"]["versions"]:
         if not version.get("served"):
@@ -292,7 +284,7 @@ class EmulatorThread:
             await self._stop.wait()
 
 
-if __name__ == "__main__":  # `python -m tests.operator.emulator`: serve until stdin closes
+if __name__ == "__main__":  # `python -m tests.e2e.emulator`: serve until stdin closes
     import sys
 
     emulator = EmulatorThread().start()

@@ -5,15 +5,23 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from elastic_tts_dev.nodes import CPU_ON_DEMAND, GPU_ON_DEMAND, GPU_SPOT, NodePool
+
+# Each pool lands on the local cluster's node pool of the same kind (elastic_tts_dev.nodes).
 GPU = {"accelerator": "gpu", "capacityType": "on-demand", "minReplicas": 0, "maxReplicas": 4,
        "costPerHour": 0.5, "throughput": 100, "coldStartSeconds": 1,
-       "nodeSelector": {"node.kubernetes.io/instance-type": "g4dn.xlarge"},
-       "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}
+       "nodeSelector": GPU_ON_DEMAND.selector(), "tolerations": GPU_ON_DEMAND.tolerations()}
 SPOT = {"accelerator": "gpu", "capacityType": "spot", "minReplicas": 0, "maxReplicas": 4,
         "costPerHour": 0.2, "throughput": 100, "coldStartSeconds": 1, "fallbackTo": "gpu",
-        "fallbackAfterSeconds": 2, "backoffSeconds": 4}
+        "fallbackAfterSeconds": 2, "backoffSeconds": 4,
+        "nodeSelector": GPU_SPOT.selector(), "tolerations": GPU_SPOT.tolerations()}
 CPU = {"accelerator": "cpu", "minReplicas": 1, "maxReplicas": 6, "costPerHour": 0.08,
-       "throughput": 20, "coldStartSeconds": 1}
+       "throughput": 20, "coldStartSeconds": 1, "nodeSelector": CPU_ON_DEMAND.selector()}
+
+
+def on_nodes(pool: dict[str, Any], nodes: NodePool) -> dict[str, Any]:
+    """`pool` placed on the nodes of `nodes` (a test's own node pool)."""
+    return {**pool, "nodeSelector": nodes.selector(), "tolerations": nodes.tolerations()}
 
 
 def tts(name: str, prometheus_url: str, pools: dict[str, Any] | None = None,

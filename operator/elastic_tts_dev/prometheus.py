@@ -1,14 +1,14 @@
 """A real Prometheus (the Debian binary) scraping an in-process exporter every second.
 
-The exporter speaks the worker's metric contract (tts_characters_total and
-tts_requests_total{status}, labelled service and pool); a feeder thread advances the
-counters at the rates a test sets, so Prometheus computes real rates from real scrapes.
+The exporter speaks the worker's metric contract (tts_characters_total,
+tts_offered_requests_total and tts_requests_total{status}, labelled namespace, service
+and pool); a feeder thread advances the counters at the rates a test sets, so Prometheus
+computes real rates from real scrapes.
 """
 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -18,45 +18,59 @@ from pathlib import Path
 import requests
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from elastic_tts_dev.processes import free_port
 
 
 class Exporter:
-    """Counters the test drives: `set_load(service, pool, chars_per_second)`."""
+    """Counters the test drives: `set_load(service, pool, chars_per_second)`, for the
+    TTSServices of `namespace` (the operator selects on it) unless another is named. An
+    exporter shared by tests that each have a namespace of their own has no default, and
+    every `set_load` names one."""
 
     TICK = 0.1
+    CHARACTERS_PER_REQUEST = 100
 
-    def __init__(self) -> None:
+    def __init__(self, namespace: str | None = None) -> None:
+        self.namespace = namespace
         self.registry = CollectorRegistry()
-        self.characters = Counter("tts_characters", "characters synthesised",
-                                  ["service", "pool"], registry=self.registry)
-        self.requests = Counter("tts_requests", "requests served",
-                                ["service", "pool", "status"], registry=self.registry)
+        self.characters = Counter("tts_characters", "characters offered",
+                                  ["namespace", "service", "pool"], registry=self.registry)
+        self.offered = Counter("tts_offered_requests", "requests offered",
+                               ["namespace", "service", "pool"], registry=self.registry)
+        self.requests = Counter("tts_requests", "requests answered",
+                                ["namespace", "service", "pool", "status"],
+                                registry=self.registry)
         self.port = free_port()
         self._server, _ = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
-        self._rates: dict[tuple[str, str], float] = {}
+        self._rates: dict[tuple[str, str, str], float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._feed, name="exporter-feed", daemon=True)
         self._thread.start()
 
-    def set_load(self, service: str, pool: str, chars_per_second: float) -> None:
+    def set_load(self, service: str, pool: str, chars_per_second: float,
+                 namespace: str | None = None) -> None:
+        namespace = namespace or self.namespace
+        if not namespace:
+            raise ValueError(f"set_load({service!r}, {pool!r}): name the namespace (this "
+                             "exporter has no default)")
+        key = (namespace, service, pool)
         with self._lock:
-            self._rates[(service, pool)] = chars_per_second
-        self.characters.labels(service, pool).inc(0)
-        self.requests.labels(service, pool, "200").inc(0)
+            self._rates[key] = chars_per_second
+        self._advance(key, 0)
+
+    def _advance(self, key: tuple[str, str, str], characters: float) -> None:
+        requests = characters / self.CHARACTERS_PER_REQUEST
+        self.characters.labels(*key).inc(characters)
+        self.offered.labels(*key).inc(requests)
+        self.requests.labels(*key, "200").inc(requests)
 
     def _feed(self) -> None:
         while not self._stop.wait(self.TICK):
             with self._lock:
                 rates = dict(self._rates)
-            for (service, pool), rate in rates.items():
-                self.characters.labels(service, pool).inc(rate * self.TICK)
-                self.requests.labels(service, pool, "200").inc(rate * self.TICK / 100)
+            for key, rate in rates.items():
+                self._advance(key, rate * self.TICK)
 
     def close(self) -> None:
         self._stop.set()

@@ -1,11 +1,11 @@
-"""A real worker server for tests: gunicorn (or the console script) on a free loopback port."""
+"""A real worker server for tests and benchmarks: gunicorn (or the console script) on a
+free loopback port."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.processes import stop_gracefully
+from elastic_tts_dev.processes import free_port, stop_gracefully
 
 REPO = Path(__file__).resolve().parents[2]
 GUNICORN_CONF = "python:tts_worker.gunicorn_conf"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -1,0 +1,19 @@
+"""JSON merge patch (RFC 7386) applied as an API server applies it, for the in-memory
+ports of tests/reconcile and the e2e tier's emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def apply_merge_patch(old: Any, patch: Any) -> Any:
+    """RFC 7386: ``patch`` applied to ``old``."""
+    if not isinstance(old, dict) or not isinstance(patch, dict):
+        return patch
+    merged = dict(old)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = apply_merge_patch(old.get(key), value)
+    return merged
