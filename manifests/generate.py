@@ -15,8 +15,10 @@ Usage: python manifests/generate.py [--check]   (or `make manifests`)
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import helm_python as helm
@@ -127,15 +129,20 @@ def rules_yaml(root: Path) -> str:
     return header + yaml.dump(rule["spec"], Dumper=_LiteralDumper, sort_keys=False, width=100)
 
 
+def _dashboard_module(root: Path) -> ModuleType:
+    name = "elastic_tts_manifests_dashboard"
+    spec = importlib.util.spec_from_file_location(name, root / "manifests/dashboard.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 def expected_files(root: Path = ROOT) -> dict[Path, str]:
-    sys.path.insert(0, str(root / "manifests"))
-    try:
-        import dashboard
-    finally:
-        sys.path.pop(0)
     return {
         CRD_COPY: (root / CRD_SOURCE).read_text(encoding="utf-8"),
-        DASHBOARD: dashboard.dashboard_json(),
+        DASHBOARD: _dashboard_module(root).dashboard_json(),
         INSTALL: install_yaml(root),
         PODMONITOR: podmonitor_yaml(root),
         RULES: rules_yaml(root),
