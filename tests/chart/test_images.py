@@ -58,3 +58,32 @@ def test_values_and_examples_name_the_published_images() -> None:
         "ghcr.io/elastic-tts/worker-cpu",
     }
     assert any("worker-gpu" in i for i in images) and any("worker-cpu" in i for i in images)
+
+
+def _make(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=cf.ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_make_images_builds_each_image_the_chart_and_examples_name() -> None:
+    plan = _make("-n", "images").stdout
+    builds = re.findall(r"^docker build -f (\S+) -t (\S+) \.$", plan, re.M)
+    version = cf.load_values(cf.CHART / "Chart.yaml")["appVersion"]
+    operator = cf.load_values(cf.CHART / "values.yaml")["image"]["repository"]
+    assert builds == [
+        ("operator/Dockerfile", f"{operator}:{version}"),
+        ("worker/Dockerfile.cpu", f"ghcr.io/elastic-tts/worker-cpu:{version}"),
+        ("worker/Dockerfile.gpu", f"ghcr.io/elastic-tts/worker-gpu:{version}"),
+    ]
+    for dockerfile, _ in builds:
+        assert (cf.ROOT / dockerfile).exists()
+    examples = {crd_files.load_example(p)["spec"].get("image") for p in crd_files.EXAMPLES}
+    assert examples - {None} <= {tag for _, tag in builds}
+
+
+def test_make_images_without_a_docker_engine_says_so_in_plain_words() -> None:
+    done = _make("images", "DOCKER=/nonexistent/docker")
+    assert done.returncode != 0
+    assert "no Docker engine answers here" in done.stderr
+    assert "docs/deploy.md" in done.stderr
+    assert "Traceback" not in done.stderr and "build" not in done.stdout

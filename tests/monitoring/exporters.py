@@ -94,6 +94,18 @@ def _post_concurrently(worker: Server, count: int) -> list[int]:
     return statuses
 
 
+def _worker_metrics_url(worker: Server, probe_port: int) -> str:
+    """/metrics on the worker's probe listener (TTS_PROBE_BIND) where it has one, else on
+    its API port, as before the listener existed."""
+    for url in (f"http://127.0.0.1:{probe_port}/metrics", f"{worker.url}/metrics"):
+        try:
+            if requests.get(url, timeout=2).ok:
+                return url
+        except requests.ConnectionError:
+            continue
+    raise AssertionError(f"the worker serves no /metrics:\n{worker.log()}")
+
+
 def _metrics(url: str) -> str:
     return requests.get(url, timeout=5).text
 
@@ -119,7 +131,7 @@ def _start(folder: Path, rules: Path, stoppers: list[Any]) -> Exporters:
     kubelet = FakeKubelet(cluster, NAMESPACE).start()
     stoppers.insert(0, kubelet.stop)
 
-    port = free_port()
+    port, probe_port = free_port(), free_port()
     script = Path(sys.executable).with_name("elastic-tts-worker")
     worker = Server([str(script), "serve", "--host", "127.0.0.1", "--port", str(port),
                      "--engine", "espeak", "--workers", "1"],
@@ -127,10 +139,12 @@ def _start(folder: Path, rules: Path, stoppers: list[Any]) -> Exporters:
                      "TTS_SERVICE": SERVICE, "TTS_POOL": "cpu", "TTS_NAMESPACE": NAMESPACE,
                      # One slot and a one-request queue: a burst of four gets refusals.
                      "TTS_MAX_CONCURRENCY": "1", "TTS_MAX_QUEUE": "1",
-                     "TTS_LATENCY_SLO_SECONDS": "3", "TTS_CACHE_ENTRIES": "0"},
+                     "TTS_LATENCY_SLO_SECONDS": "3", "TTS_CACHE_ENTRIES": "0",
+                     "TTS_PROBE_BIND": f"127.0.0.1:{probe_port}"},
                     port, folder / "worker.log")
     stoppers.insert(0, worker.stop)
     worker.wait_ready()
+    metrics_url = _worker_metrics_url(worker, probe_port)
 
     # The operator's port is known once it runs: Prometheus finds it through a file.
     operator_sd = folder / "operator-sd.json"
@@ -138,7 +152,7 @@ def _start(folder: Path, rules: Path, stoppers: list[Any]) -> Exporters:
     prometheus = Prometheus(scrape_configs=(
         "  - job_name: elastic-tts-workers\n"
         "    honor_labels: true\n"
-        f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
+        f"    static_configs: [{{targets: ['{metrics_url.split('/')[2]}']}}]\n"
         "  - job_name: elastic-tts-operator\n"
         "    honor_labels: true\n"
         f"    file_sd_configs: [{{files: ['{operator_sd}'], refresh_interval: 1s}}]\n"),
@@ -197,5 +211,5 @@ def _start(folder: Path, rules: Path, stoppers: list[Any]) -> Exporters:
              timeout=60)
     time.sleep(2)  # a couple more scrapes, so rates over [1m] have two samples
     return Exporters(Exposition(_metrics(operator.metrics_url)),
-                     Exposition(_metrics(worker.url + "/metrics")), prometheus,
+                     Exposition(_metrics(metrics_url)), prometheus,
                      operator.log(), worker.log())
