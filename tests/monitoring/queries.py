@@ -93,7 +93,8 @@ def selectors(expr: str) -> list[Selector]:
 
     def enter(node: Any) -> None:
         if isinstance(node, promql_parser.AggregateExpr):
-            by = node.modifier is not None and node.modifier.type == promql_parser.AggModifierType.By
+            modifier = node.modifier
+            by = modifier is not None and modifier.type == promql_parser.AggModifierType.By
             grouping.append(set(node.modifier.labels) if by else set())
         elif isinstance(node, promql_parser.VectorSelector):
             matchers = [(m.name, _OPS[str(m.op).rsplit(".", 1)[-1]], m.value)

@@ -102,8 +102,8 @@ TESTS: dict[str, dict[str, Any]] = {
                 _alert("ElasticTTSSpotFallbackTooLong", "warning",
                        {"namespace": NS, "service": SVC, "pool": "spot"},
                        {"summary": f"{NS}/{SVC}: spot pool spot has been in fallback for over 30m",
-                        "description": "Spot capacity is missing or keeps being interrupted; its "
-                                       "fallbackTo pool carries the load at the on-demand price."})]},
+                        "description": "Spot capacity is missing or keeps being interrupted; "
+                        "its fallbackTo pool carries the load at the on-demand price."})]},
         ],
     },
     "Prometheus unreadable for 6 minutes: fires; for 3: quiet": {
