@@ -203,3 +203,10 @@ def test_make_chart_packages_into_dist() -> None:
     done = subprocess.run(["make", "-n", "chart"], cwd=cf.ROOT, capture_output=True,
                           text=True, timeout=60)
     assert "helm_python.package('charts/elastic-tts', destination='dist')" in done.stdout
+
+
+def test_notes_name_the_alerts_when_they_are_on() -> None:
+    notes = cf.render({"prometheusRule": {"enabled": True, "namespace": "monitoring"}})[
+        "elastic-tts/templates/NOTES.txt"]
+    assert "PrometheusRule elastic-tts in monitoring" in notes
+    assert "PrometheusRule" not in cf.render()["elastic-tts/templates/NOTES.txt"]

@@ -9,7 +9,6 @@ checks those names against the real exporters).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 import yaml
 
 from tests.monitoring import queries as q
+from tests.required import tool
 
 NS, SVC = "tts-prod", "tts"
 WHO = f'namespace="{NS}",service="{SVC}"'
@@ -28,10 +28,7 @@ OPERATOR = {"series": 'elastic_tts_build_info{version="0.1.0"}', "values": "1x30
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail("promtool missing: `make system-deps` installs the Debian prometheus package")
-    return path
+    return tool("promtool")
 
 
 def _answers(ok: int, refused: int, within: int, client_errors: int = 0,

@@ -9,7 +9,6 @@ the actual ones from the scrapes.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 
@@ -19,6 +18,7 @@ import yaml
 
 from tests.monitoring import exporters as ex
 from tests.monitoring import queries as q
+from tests.required import tool
 
 # Every scrape adds these to every series (Prometheus' target labels).
 TARGET_LABELS = {"job", "instance"}
@@ -27,10 +27,7 @@ LITERAL_ALTERNATIVES = re.compile(r"^[A-Za-z0-9_-]+(\|[A-Za-z0-9_-]+)*$")
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail("promtool missing: `make system-deps` installs the Debian prometheus package")
-    return path
+    return tool("promtool")
 
 
 @pytest.fixture(scope="module")
