@@ -4,6 +4,8 @@ objects with kubernetes-validate, for the tests in this folder."""
 from __future__ import annotations
 
 import json
+import os
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ KUBE_VERSION = "1.35"  # a current Kubernetes release; the chart needs >= 1.29
 RELEASE, NAMESPACE = "elastic-tts", "elastic-tts"
 
 # Kinds kubernetes-validate has no schema for, and where their schema comes from instead.
-PROMETHEUS_OPERATOR_KINDS = {"ServiceMonitor", "PodMonitor"}
+PROMETHEUS_OPERATOR_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
 KOPF_KINDS = {"ClusterKopfPeering", "KopfPeering"}
 
 
@@ -69,3 +71,34 @@ def chart_crds() -> list[dict[str, Any]]:
     with helm.Chart.load(CHART) as chart:
         texts = [c["data"] for c in chart.crds]
     return [d for text in texts for d in yaml.safe_load_all(text) if d]
+
+
+def render_chart(path: Path, values: dict[str, Any], name: str = RELEASE,
+                 namespace: str = NAMESPACE) -> list[dict[str, Any]]:
+    """Render any chart (a parent, a packaged .tgz) with real Helm; objects, no NOTES."""
+    with helm.Chart.load(path) as chart:
+        rendered = chart.render(values, name=name, namespace=namespace, is_install=True)
+    return [d for template, text in sorted(rendered.items()) if not template.endswith("NOTES.txt")
+            for d in yaml.safe_load_all(text) if d]
+
+
+def cache_base() -> Path:
+    """Where `make tools` builds the Go tools: the Makefile's ELASTIC_TTS_CACHE."""
+    explicit = os.environ.get("ELASTIC_TTS_CACHE")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "elastic-tts"
+
+
+def helm_docs() -> Path:
+    """The helm-docs binary `make tools` builds (the version pinned in the Makefile)."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    found = re.search(r"^HELM_DOCS_VERSION := (\S+)$", makefile, re.M)
+    assert found, "the Makefile pins HELM_DOCS_VERSION"
+    binary = cache_base() / "tools" / f"helm-docs-{found.group(1)}" / "helm-docs"
+    if not binary.exists():
+        import pytest
+
+        pytest.fail(f"{binary} missing: `make tools` builds helm-docs through the Go proxy")
+    return binary
