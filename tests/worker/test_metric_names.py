@@ -16,6 +16,7 @@ CONTRACT = {
     "tts_offered_requests_total": ("counter", COMMON),
     "tts_refusals_total": ("counter", COMMON | {"reason"}),
     "tts_refused_characters_total": ("counter", COMMON),
+    "tts_requests_within_slo_total": ("counter", COMMON),
     "tts_request_duration_seconds": ("histogram", COMMON),
     "tts_time_to_first_audio_seconds": ("histogram", COMMON),
     "tts_inflight_requests": ("gauge", COMMON),
@@ -42,6 +43,7 @@ def test_the_names_module_pins_the_contract() -> None:
     assert metric_names.REFUSALS_TOTAL == "tts_refusals_total"
     assert metric_names.REFUSAL_REASONS == ("queue_full", "slo", "draining", "loading")
     assert metric_names.REFUSED_CHARACTERS_TOTAL == "tts_refused_characters_total"
+    assert metric_names.REQUESTS_WITHIN_SLO_TOTAL == "tts_requests_within_slo_total"
     assert metric_names.REQUEST_DURATION_SECONDS == "tts_request_duration_seconds"
     assert metric_names.TIME_TO_FIRST_AUDIO_SECONDS == "tts_time_to_first_audio_seconds"
     assert metric_names.INFLIGHT_REQUESTS == "tts_inflight_requests"

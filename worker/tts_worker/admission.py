@@ -104,10 +104,13 @@ class Admission:
         with self._lock:
             return self._rate()
 
-    def budget(self, chars: int) -> float:
-        if self.max_wait is not None:
-            return self.max_wait
+    def slo(self, chars: int) -> float:
+        """The latency SLO of a request of `chars` characters."""
         return self.latency_slo_seconds * max(1.0, chars / 100)
+
+    def budget(self, chars: int) -> float:
+        """What admission lets W + T take: TTS_MAX_WAIT when set, else the SLO."""
+        return self.max_wait if self.max_wait is not None else self.slo(chars)
 
     def expected_wait(self) -> float:
         """W for a request arriving now."""

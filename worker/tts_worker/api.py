@@ -37,6 +37,12 @@ def _count_request(response: Response) -> Response:
     if request.endpoint in SYNTHESIS_ENDPOINTS and not g.get("tts_streamed"):
         started = g.get("tts_started", time.perf_counter())
         state.metrics.request_done(response.status_code, time.perf_counter() - started)
+        slo = g.get("tts_slo")  # set once a synthesis request was parsed (not for OPTIONS)
+        if response.status_code == 200 and slo is not None:
+            # Within the SLO is judged at the last byte: the server closes the response
+            # once it has written the whole body.
+            response.call_on_close(
+                lambda: state.metrics.answered(time.perf_counter() - started, slo))
     if request.endpoint not in _NOT_WORK:
         state.recycle.after_request()
     return response

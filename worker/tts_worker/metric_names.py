@@ -34,6 +34,11 @@ REFUSALS_TOTAL = "tts_refusals_total"
 REFUSAL_REASONS = ("queue_full", "slo", "draining", "loading")
 # Counter: characters of refused requests.
 REFUSED_CHARACTERS_TOTAL = "tts_refused_characters_total"
+# Counter: 200 answers (cache hits and streams included) whose last byte left within the
+# request's SLO, TTS_LATENCY_SLO_SECONDS * max(1, chars / 100) (never TTS_MAX_WAIT): the
+# good answers of the dashboard's SLO attainment and the burn-rate alerts, which no
+# histogram can count for a per-100-characters SLO.
+REQUESTS_WITHIN_SLO_TOTAL = "tts_requests_within_slo_total"
 # Histogram: seconds from arrival to the audio being ready, for successful requests.
 REQUEST_DURATION_SECONDS = "tts_request_duration_seconds"
 # Histogram: seconds from arrival to the first audio byte leaving (the whole audio when not

@@ -52,6 +52,9 @@ class WorkerMetrics:
         self._refused_chars = Counter(names.REFUSED_CHARACTERS_TOTAL,
                                       "Characters of refused synthesis requests", common,
                                       registry=reg)
+        self._within_slo = Counter(names.REQUESTS_WITHIN_SLO_TOTAL, "Successful synthesis "
+                                   "requests answered to the last byte within their SLO",
+                                   common, registry=reg)
         self._duration = Histogram(names.REQUEST_DURATION_SECONDS,
                                    "Seconds from arrival to audio, successful requests",
                                    common, buckets=names.DURATION_BUCKETS, registry=reg)
@@ -94,6 +97,7 @@ class WorkerMetrics:
         self.characters = self._characters.labels(**labels)
         self.offered_requests = self._offered.labels(**labels)
         self.refused_characters = self._refused_chars.labels(**labels)
+        self.within_slo = self._within_slo.labels(**labels)
         self.duration = self._duration.labels(**labels)
         self.first_audio = self._first_audio.labels(**labels)
         self.inflight = self._inflight.labels(**labels)
@@ -122,6 +126,11 @@ class WorkerMetrics:
         self._requests.labels(**self._common, status=str(status)).inc()
         if status == 200:
             self.duration.observe(seconds)
+
+    def answered(self, seconds: float, slo: float) -> None:
+        """A 200 answer whose last byte left `seconds` after arrival; `slo` is its own."""
+        if seconds <= slo:
+            self.within_slo.inc()
 
     def engine_ready(self, engine: str, device: str) -> None:
         self._engine.labels(**self._common, engine=engine, device=device).set(1)

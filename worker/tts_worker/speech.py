@@ -53,6 +53,7 @@ def serve(parse: Parser, *, text_field: str) -> Response:
             _refuse_unavailable(state, raw, text_field, problem)
         parsed = parse(parse_json_object(raw), state)
         chars = len(parsed.synthesis.text)
+        g.tts_slo = cleanup.slo = state.admission.slo(chars)
         retry = state.retries.is_retry(request.headers)
         if not retry:
             state.metrics.offered(chars)
@@ -200,12 +201,13 @@ def _stream(state: WorkerState, parsed: SpeechRequest, key: CacheKey,
 
 class _Cleanup:
     """Everything a request holds, handed back exactly once: its drain count, its slot and
-    in-flight count, and, for a stream, its request count and duration (after_request
-    cannot see a stream's end)."""
+    in-flight count, and, for a stream, its request count, duration and whether it ended
+    within its SLO (after_request cannot see a stream's end)."""
 
     def __init__(self, state: WorkerState, started: float) -> None:
         self.state = state
         self.started = started
+        self.slo = 0.0  # the request's SLO, once its length is known
         self.ticket: Any = None
         self.handed_off = False  # a stream took over: it calls this when it ends
         self.served = False
@@ -226,7 +228,10 @@ class _Cleanup:
         if self._inflight:
             self.state.metrics.inflight.dec()
         if self.handed_off:
-            self.state.metrics.request_done(200, time.perf_counter() - self.started)
+            elapsed = time.perf_counter() - self.started
+            self.state.metrics.request_done(200, elapsed)
+            if served:  # the last byte went out; a stream cut short is no good answer
+                self.state.metrics.answered(elapsed, self.slo)
         self._leave()
 
 
