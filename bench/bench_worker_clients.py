@@ -40,12 +40,11 @@ from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from elastic_tts_dev.hostile import hostile, probe
+from elastic_tts_dev.processes import stop_gracefully
+from elastic_tts_dev.servers import Server, free_port
 
-from elastic_tts_dev.processes import stop_gracefully  # noqa: E402
-from elastic_tts_dev.servers import Server, free_port  # noqa: E402
-from tests.worker.hostile import hostile, probe  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 BEFORE_REV = "b0821fb"  # main before issue 12
 PHRASES = ["今天天气很好", "我们一起去公园散步吧", "请在下一个路口向右转", "会议将于下午三点开始",

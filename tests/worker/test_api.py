@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.worker import fakes
+from elastic_tts_dev import fake_engines as fakes
 from tests.worker.conftest import AppFactory, state_of
 from tts_worker.config import ConfigError
 

@@ -12,11 +12,11 @@ import pytest
 from prometheus_client import multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
+from elastic_tts_dev.fake_engines import GUNICORN_APP
 from elastic_tts_dev.processes import free_port
 from elastic_tts_dev.servers import Reply, Server
 from tests.required import require
 
-FAKE_APP = "tests.worker.fakes:create_app()"
 ServerFactory = Callable[..., Server]
 
 
@@ -24,7 +24,7 @@ ServerFactory = Callable[..., Server]
 def start(tmp_path: Path) -> Iterator[ServerFactory]:
     servers: list[Server] = []
 
-    def make(env: dict[str, str], app: str = FAKE_APP, workers: int = 1) -> Server:
+    def make(env: dict[str, str], app: str = GUNICORN_APP, workers: int = 1) -> Server:
         env = {"TTS_ENGINE": "test-silence", "TTS_WORKERS": str(workers),
                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"), **env}
         server = Server.gunicorn(app, env, tmp_path / f"server-{len(servers)}.log")

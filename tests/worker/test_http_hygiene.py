@@ -10,16 +10,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from elastic_tts_dev.fake_engines import GUNICORN_APP
 from elastic_tts_dev.servers import Server
 
-FAKE_APP = "tests.worker.fakes:create_app()"
 HEAD = b"POST /tts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("hygiene")
-    server = Server.gunicorn(FAKE_APP, {"TTS_ENGINE": "test-silence", "TTS_MAX_CHARS": "50",
+    server = Server.gunicorn(GUNICORN_APP, {"TTS_ENGINE": "test-silence", "TTS_MAX_CHARS": "50",
                                         "TTS_MAX_BODY_BYTES": "8192", "TTS_BODY_TIMEOUT": "2",
                                         "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom")},
                              tmp / "server.log")

@@ -13,12 +13,11 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from elastic_tts_dev.fake_engines import GUNICORN_APP
 from elastic_tts_dev.servers import Server
 from tests.worker.conftest import AppFactory, state_of
 from tts_worker.server import recycle
 from tts_worker.server.recycle import READY, RECYCLE, RETIRE, RecycleCoordinator, RuntimeDir
-
-FAKE_APP = "tests.worker.fakes:create_app()"
 
 
 class FakeWorker:
@@ -132,7 +131,7 @@ def sample(text: str, name: str, **labels: str) -> float:
 def test_processes_are_replaced_under_load_with_nothing_dropped(
         tmp_path: Path, trigger: dict[str, str]) -> None:
     # Each replacement takes 0.5 s to load: requests and probes meanwhile go to the old one.
-    server = Server.gunicorn(FAKE_APP, {
+    server = Server.gunicorn(GUNICORN_APP, {
         "TTS_ENGINE": "test-silence", "TTS_FAKE_DELAY": "0.01", "TTS_FAKE_LOAD_SECONDS": "0.5",
         "TTS_CACHE_ENTRIES": "0", "TTS_MAX_CONCURRENCY": "4",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"), **trigger}, tmp_path / "log")
@@ -178,7 +177,7 @@ def test_processes_are_replaced_under_load_with_nothing_dropped(
 
 def test_retirement_is_graceful_not_a_drain(tmp_path: Path) -> None:
     """A retired process stops accepting and finishes its work; it never answers 503."""
-    server = Server.gunicorn(FAKE_APP, {
+    server = Server.gunicorn(GUNICORN_APP, {
         "TTS_ENGINE": "test-silence", "TTS_FAKE_DELAY": "0.3", "TTS_MAX_REQUESTS": "5",
         "TTS_MAX_REQUESTS_JITTER": "0", "TTS_CACHE_ENTRIES": "0",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")}, tmp_path / "log")

@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 import requests
 
+from elastic_tts_dev.fake_engines import GUNICORN_APP
+from elastic_tts_dev.hostile import HostileClients, hostile, probe
 from elastic_tts_dev.servers import Server
-from tests.worker.hostile import HostileClients, hostile, probe
 
-FAKE_APP = "tests.worker.fakes:create_app()"
 PER_KIND = 200
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    server = Server.gunicorn(FAKE_APP, {"TTS_ENGINE": "test-silence", "TTS_HEADER_TIMEOUT": "3",
+    server = Server.gunicorn(GUNICORN_APP, {"TTS_ENGINE": "test-silence", "TTS_HEADER_TIMEOUT": "3",
                                         "TTS_BODY_TIMEOUT": "3",
                                         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")},
                              tmp_path / "server.log")

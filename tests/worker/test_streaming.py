@@ -17,9 +17,9 @@ import requests
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
+from elastic_tts_dev import fake_engines as fakes
 from elastic_tts_dev.servers import Server
 from tests.required import require
-from tests.worker import fakes
 from tests.worker.conftest import AppFactory
 from tts_worker.audio import STREAMING_SIZE, read_wav
 
@@ -150,7 +150,7 @@ def test_openai_errors_reach_the_client_as_openai_errors(espeak_server: Server) 
 
 
 def test_openai_retries_are_counted_once(tmp_path: Path) -> None:
-    server = Server.gunicorn("tests.worker.fakes:create_app()", {
+    server = Server.gunicorn(fakes.GUNICORN_APP, {
         "TTS_ENGINE": "test-silence", "TTS_FAKE_DELAY": "1.2", "TTS_MAX_CONCURRENCY": "1",
         "TTS_MAX_QUEUE": "0", "TTS_CACHE_ENTRIES": "0",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")}, tmp_path / "server.log")
