@@ -102,3 +102,23 @@ def helm_docs() -> Path:
 
         pytest.fail(f"{binary} missing: `make tools` builds helm-docs through the Go proxy")
     return binary
+
+
+@cache
+def worker_metrics_port() -> str:
+    """The name of the container port the operator's worker Deployment serves /metrics on:
+    the port its prometheus.io/port annotation names (the worker's probe listener, which
+    TTS_PROBE_BIND binds). Every scrape configuration of the workers must select it."""
+    from elastic_tts.policy import parse_spec
+    from elastic_tts.reconcile.render import render_deployment
+    from elastic_tts_dev.specs import tts
+
+    spec = parse_spec(tts("reader", "http://prometheus.example"))
+    pool = next(iter(spec.pools.values()))
+    template = render_deployment("reader", spec, pool)["spec"]["template"]
+    number = int(template["metadata"]["annotations"]["prometheus.io/port"])
+    (container,) = template["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert int(env["TTS_PROBE_BIND"].rpartition(":")[2]) == number
+    (name,) = [p["name"] for p in container["ports"] if p["containerPort"] == number]
+    return str(name)

@@ -64,8 +64,8 @@ def test_prometheus_operator_objects_have_the_shape_it_reads() -> None:
     (pods,) = cf.of_kind(docs, "PodMonitor")
     assert pods["apiVersion"] == "monitoring.coreos.com/v1"
     assert pods["spec"]["namespaceSelector"] == {"any": True}
-    # the worker's probe listener, a container port the operator names `metrics`
-    assert [e["port"] for e in pods["spec"]["podMetricsEndpoints"]] == ["metrics"]
+    # the worker's probe listener, the container port the operator renders for /metrics
+    assert [e["port"] for e in pods["spec"]["podMetricsEndpoints"]] == [cf.worker_metrics_port()]
 
 
 @pytest.mark.parametrize(

@@ -66,11 +66,19 @@ def test_scrape_config_and_podmonitor_label_series_alike() -> None:
     assert not set(plain) & {SERVICE_LABEL, POOL_LABEL}
     assert plain[NAMESPACE_LABEL] == "__meta_kubernetes_namespace"
     assert job["honor_labels"] is True and endpoint["honorLabels"] is True
-    # Probes and /metrics are on the worker's probe listener, the container port `metrics`.
-    assert endpoint["port"] == "metrics"
-    keep = [r for r in job["relabel_configs"]
+
+
+def test_both_scrape_the_port_the_rendered_workers_serve_metrics_on() -> None:
+    """One name, the operator's (the container port of the worker's probe listener): the
+    chart's PodMonitor value, the generated PodMonitor and the plain scrape job select it."""
+    port = cf.worker_metrics_port()
+    values = cf.load_values(cf.CHART / "values.yaml")
+    assert values["metrics"]["workerPodMonitor"]["port"] == port
+    monitor = yaml.safe_load((PROM / "podmonitor-workers.yaml").read_text("utf-8"))
+    assert [e["port"] for e in monitor["spec"]["podMetricsEndpoints"]] == [port]
+    keep = [r for r in _job("elastic-tts-workers")["relabel_configs"]
             if r.get("source_labels") == ["__meta_kubernetes_pod_container_port_name"]]
-    assert [r["regex"].split("#")[0].strip() for r in keep] == ["metrics"]
+    assert [(r["regex"], r["action"]) for r in keep] == [(port, "keep")]
 
 
 def test_the_operator_job_keeps_the_operators_labels_and_finds_its_pods() -> None:
