@@ -9,6 +9,7 @@ import subprocess
 import pytest
 import tomllib
 
+from elastic_tts_dev.examples import default_at
 from tests.chart import chart_files as cf
 from tests.crd import crd_files
 
@@ -109,7 +110,9 @@ def test_make_images_builds_each_image_the_chart_and_examples_name() -> None:
     for dockerfile, _ in builds:
         assert (cf.ROOT / dockerfile).exists()
     examples = {crd_files.load_example(p)["spec"].get("image") for p in crd_files.EXAMPLES}
-    assert examples - {None} <= {tag for _, tag in builds}
+    # ... and the image a TTSService gets when it names none.
+    named = examples - {None} | {default_at(["spec", "image"])}
+    assert named <= {tag for _, tag in builds}
 
 
 def test_make_images_without_a_docker_engine_says_so_in_plain_words() -> None:

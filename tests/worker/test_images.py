@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from elastic_tts.policy import parse_spec
+from elastic_tts_dev.examples import default_at
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER = REPO / "worker"
@@ -88,6 +89,14 @@ def test_each_example_asks_only_for_an_engine_its_image_carries(example: Path) -
     repository = spec.image.rsplit(":", 1)[0]
     assert repository in IMAGES, f"{example.name}: {spec.image} is no image this repo builds"
     assert spec.engine in engines_of(IMAGES[repository]), (example.name, spec.engine)
+
+
+def test_the_spec_default_image_carries_the_default_engine() -> None:
+    """A TTSService that names neither gets an image this repo builds, with its engine."""
+    image, engine = default_at(["spec", "image"]), default_at(["spec", "engine"])
+    repository = image.rsplit(":", 1)[0]
+    assert repository in IMAGES, f"the spec's default image {image} is no image this repo builds"
+    assert engine in engines_of(IMAGES[repository])
 
 
 def test_entrypoint_passes_shellcheck() -> None:
