@@ -4,7 +4,6 @@ objects with kubernetes-validate, for the tests in this folder."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from functools import cache
 from pathlib import Path
@@ -14,6 +13,7 @@ import helm_python as helm
 import kubernetes_validate
 import yaml
 
+from elastic_tts_dev.binaries import cache_base  # the Makefile's ELASTIC_TTS_CACHE
 from tests.crd.crd_files import ROOT
 
 CHART = ROOT / "charts" / "elastic-tts"
@@ -80,15 +80,6 @@ def render_chart(path: Path, values: dict[str, Any], name: str = RELEASE,
         rendered = chart.render(values, name=name, namespace=namespace, is_install=True)
     return [d for template, text in sorted(rendered.items()) if not template.endswith("NOTES.txt")
             for d in yaml.safe_load_all(text) if d]
-
-
-def cache_base() -> Path:
-    """Where `make tools` builds the Go tools: the Makefile's ELASTIC_TTS_CACHE."""
-    explicit = os.environ.get("ELASTIC_TTS_CACHE")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "elastic-tts"
 
 
 def helm_docs() -> Path:
