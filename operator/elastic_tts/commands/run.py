@@ -9,6 +9,9 @@ import time
 
 from elastic_tts.commands.args import UsageError
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("plain", "full", "json")
+
 
 def _promql_duration(text: str) -> bool:
     return text[:-1].isdigit() and int(text[:-1]) > 0 and text[-1:] in ("s", "m", "h")
@@ -89,8 +92,27 @@ def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="PromQL window of the burst rate and the workers' backlog: two "
                         "scrape intervals (default 30s, for 15 s scrapes; off: no burst "
                         "headroom or panic)")
-    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info",
+                        help="least severe messages logged (default info)")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="full",
+                        help="plain: the message; full: time, level, logger and message; "
+                        "json: one JSON object per line (default full)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="the same as --log-level debug")
     parser.set_defaults(func=run_operator)
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    """kopf's own logging set-up (its formatters add the TTSService to each line), at the
+    chosen level; kopf itself knows only debug, info and warning, so error is set after."""
+    import logging
+
+    import kopf
+
+    kopf.configure(verbose=level == "debug", quiet=level in ("warning", "error"),
+                   log_format=kopf.LogFormat[log_format.upper()])
+    if level == "error":
+        logging.getLogger().setLevel(logging.ERROR)
 
 
 def run_operator(args: argparse.Namespace) -> int:
@@ -100,7 +122,7 @@ def run_operator(args: argparse.Namespace) -> int:
     from elastic_tts.handlers import metrics, operator_memo  # registers the handlers
     from elastic_tts.reconcile.tick import TickSettings
 
-    kopf.configure(verbose=args.verbose)
+    configure_logging("debug" if args.verbose else args.log_level, args.log_format)
     try:
         metrics.serve(args.metrics_port)
     except OSError as exc:
