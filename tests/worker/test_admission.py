@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tts_worker.admission import PRIOR_SECONDS, Admission, Refusal, Ticket
-from tts_worker.retries import RetryTracker, attempt_number
+from tts_worker.admission import PRIOR_SECONDS, Admission, Refusal, Ticket, retry_hint_ms
+from tts_worker.retries import RetryTracker, attempt_number, retry_attempt
 
 
 class Clock:
@@ -73,6 +73,48 @@ def test_retry_after_is_the_time_until_the_request_would_fit() -> None:
     assert refusal.expected_wait == pytest.approx(9.0)
     assert refusal.service_time == pytest.approx(3.0)
     assert refusal.retry_after == 2
+    assert refusal.drain == pytest.approx(2.0)
+
+
+def test_a_full_queue_drains_when_the_first_request_in_service_is_done() -> None:
+    rule, clock = admission(slots=2, queue=1, rate=100.0, slo=100.0)
+    rule.try_admit(100)  # 2 s at 50 chars/s per slot
+    clock.now += 0.5
+    rule.try_admit(100)  # done 2 s later
+    rule.try_admit(10)  # queued
+    refusal = refused(rule.try_admit(10))
+    assert refusal.reason == "queue_full"
+    assert refusal.drain == pytest.approx(1.5)  # the first one's unfinished 75 chars
+    assert refusal.retry_after == 2
+
+
+# drain s, attempt, base ms -> retry-after-ms: min(drain, base x 2^attempt), at least 1 ms
+HINTS = [
+    (2.0, 0, 100, 100),
+    (2.0, 3, 100, 800),
+    (2.0, 5, 100, 2000),  # 3200 ms of back-off: the drain is sooner
+    (0.0304, 0, 100, 31),  # whole milliseconds, rounded up
+    (0.0004, 0, 100, 100),  # under 1 ms: the estimate is behind, the back-off alone
+    (0.0, 4, 100, 1600),
+    (5.0, 10**9, 100, 5000),  # an absurd attempt number is capped, not an overflow
+    (5.0, 2, 250, 1000),
+]
+
+
+@pytest.mark.parametrize(("drain", "attempt", "base", "hint"), HINTS)
+def test_the_retry_hint(drain: float, attempt: int, base: int, hint: int) -> None:
+    assert retry_hint_ms(drain, attempt, base) == hint
+
+
+@pytest.mark.parametrize(("headers", "attempt"), [
+    ({}, 0),
+    ({"X-Retry-Attempt": "3"}, 3),
+    ({"X-Stainless-Retry-Count": "2"}, 2),
+    ({"X-Retry-Attempt": "1", "X-Stainless-Retry-Count": "4"}, 4),
+    ({"X-Retry-Attempt": "-1"}, 0),
+])
+def test_the_retry_attempt_of_a_request(headers: dict[str, str], attempt: int) -> None:
+    assert retry_attempt(headers) == attempt
 
 
 def test_a_full_queue_refuses_even_when_the_slo_would_hold() -> None:

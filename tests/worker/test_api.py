@@ -200,6 +200,7 @@ def test_a_full_queue_answers_429_overloaded_with_retry_after(make_app: AppFacto
     thread.join(10)
     assert busy.status_code == 429
     assert int(busy.headers["Retry-After"]) >= 1
+    assert 1 <= int(busy.headers["retry-after-ms"]) <= 100  # a first attempt: 100 ms base
     payload = busy.get_json()
     assert (payload["error"], payload["reason"]) == ("overloaded", "queue_full")
     assert first["status"] == 200
@@ -251,6 +252,7 @@ def test_a_request_that_would_miss_its_slo_is_refused_with_the_wait(
     assert (payload["error"], payload["reason"]) == ("overloaded", "slo")
     # W is about 5 s (less what the engine got through), T 0.1 s, B 1 s: about 4 s.
     assert 3 <= int(refused.headers["Retry-After"]) <= 5
+    assert refused.headers["retry-after-ms"] == "100"  # first attempt: the 100 ms base
     assert payload["budget_seconds"] == 1.0
     assert sample(app, "tts_refusals_total", reason="slo") == 1
 
@@ -315,6 +317,11 @@ def test_draining_fails_readiness_and_refuses_new_requests(app: Flask) -> None:
     refused = client.post("/tts", json={"text": "hi"})
     assert refused.status_code == 503 and refused.get_json()["error"] == "draining"
     assert refused.headers["Retry-After"] == "1"
+    assert refused.headers["retry-after-ms"] == "100"  # another replica, soon
+    again = client.post("/tts", json={"text": "hi"}, headers={"X-Retry-Attempt": "3"})
+    assert again.headers["retry-after-ms"] == "800"
+    last = client.post("/tts", json={"text": "hi"}, headers={"X-Retry-Attempt": "9"})
+    assert last.headers["retry-after-ms"] == "1000"  # never past Retry-After
     assert client.get("/healthz").status_code == 200
 
 

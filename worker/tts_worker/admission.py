@@ -9,7 +9,9 @@ The rule (the team's admission contract; the simulator models the same):
   TTS_MAX_WAIT when set, else TTS_LATENCY_SLO_SECONDS * max(1, c / 100).
 - Admit when a slot is free, or when the queue has room and W + T <= B. Otherwise refuse
   with reason `queue_full` or `slo`, and Retry-After = the whole seconds until the backlog
-  ahead has drained enough for W + T <= B to hold (at least 1).
+  ahead has drained enough for W + T <= B to hold (at least 1). The exact time (`drain`;
+  for a full queue, until the first request in service is done and a place comes free)
+  is what the retry-after-ms hint is made from (`retry_hint_ms`).
 
 R starts from TTS_THROUGHPUT and follows what this process measures: characters served
 divided by the time at least one slot was busy, as an exponentially weighted average with
@@ -50,6 +52,20 @@ class Refusal:
     expected_wait: float
     service_time: float
     budget: float
+    drain: float = 0.0  # exact seconds until this process could admit the request
+
+
+def retry_hint_ms(drain: float, attempt: int, base_ms: int) -> int:
+    """retry-after-ms (ADMISSION.md): min(drain, base x 2^attempt) in whole milliseconds.
+    Behind a plain Service another replica may be idle now, so a first retry comes back
+    soon and lands elsewhere; the doubling bounds a retry storm when every replica is
+    busy, and the drain caps it at when this one could admit the request. A drain under
+    a millisecond while refusing means the estimate is behind (the work in service should
+    be done by now, yet holds its slot): then the back-off alone, never a 1 ms storm."""
+    backoff = base_ms * 2.0 ** min(max(attempt, 0), 40)
+    if drain < 0.001:
+        return math.ceil(backoff)
+    return max(1, math.ceil(min(drain * 1000.0, backoff) - 1e-6))
 
 
 class Ticket:
@@ -135,8 +151,12 @@ class Admission:
                 self._queue.append(ticket)
                 self._report()
                 return ticket
-            retry = max(1, math.ceil(wait - max(0.0, budget - service)))
-            return Refusal(QUEUE_FULL if not room else SLO, retry, wait, service, budget)
+            drain = max(0.0, wait - max(0.0, budget - service))
+            if not room:  # a place comes free when the first request in service is done
+                drain = max(drain, self._first_done())
+            retry = max(1, math.ceil(drain - 1e-9))
+            return Refusal(QUEUE_FULL if not room else SLO, retry, wait, service, budget,
+                           drain)
 
     # Bookkeeping, under the lock.
 
@@ -155,6 +175,12 @@ class Admission:
         in_service = sum(max(0.0, t.chars - (now - (t.started or now)) * per_slot)
                          for t in self._in_service)
         return in_service + sum(t.chars for t in self._queue)
+
+    def _first_done(self) -> float:
+        per_slot = self._rate() / self.slots
+        now = self._clock()
+        return min((max(0.0, t.chars - (now - (t.started or now)) * per_slot) / per_slot
+                    for t in self._in_service), default=0.0)
 
     def _wait(self) -> float:
         if len(self._in_service) < self.slots and not self._queue:

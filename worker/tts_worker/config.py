@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "LATENCY_SLO_SECONDS": 5.0,
     "MAX_WAIT": None,
     "RETRY_AFTER": 1,
+    "RETRY_BASE_MS": 100,
     "HEADER_TIMEOUT": 5.0,
     "BODY_TIMEOUT": 10.0,
     "CACHE_ENTRIES": 256,
@@ -96,6 +97,7 @@ class Settings:
     latency_slo_seconds: float  # TTS_LATENCY_SLO_SECONDS: the SLO per 100 characters
     max_wait: float | None  # TTS_MAX_WAIT: seconds a request may wait plus take; unset = SLO
     retry_after: int  # TTS_RETRY_AFTER: seconds, sent with 503 (429s compute theirs)
+    retry_base_ms: int  # TTS_RETRY_BASE_MS: the retry-after-ms hint of a first attempt
     header_timeout: float  # TTS_HEADER_TIMEOUT: seconds a client has to send its headers
     body_timeout: float  # TTS_BODY_TIMEOUT: seconds a client has to send its body
     cache_entries: int  # TTS_CACHE_ENTRIES: LRU audio cache size per process (0 = off)
@@ -185,6 +187,7 @@ def _settings(values: Mapping[str, Any]) -> Settings:
         max_wait=None if values.get("MAX_WAIT") in (None, "")
         else _positive(values, "MAX_WAIT"),
         retry_after=_int(values, "RETRY_AFTER", minimum=1),
+        retry_base_ms=_int(values, "RETRY_BASE_MS", minimum=1),
         header_timeout=_positive(values, "HEADER_TIMEOUT"),
         body_timeout=_positive(values, "BODY_TIMEOUT"),
         cache_entries=_int(values, "CACHE_ENTRIES", minimum=0),

@@ -14,28 +14,37 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """An answer other than success. `close` records that the connection cannot be reused
     (the body was not read to its end; the server was told, see server_hints); `param`
-    names the request field at fault, if one is."""
+    names the request field at fault, if one is. `retry_after_ms` is the finer hint that
+    OpenAI's API sends and its clients honour before Retry-After."""
 
     def __init__(self, status: int, code: str, message: str, *,
-                 retry_after: int | None = None, close: bool = False,
-                 param: str | None = None, **details: Any) -> None:
+                 retry_after: int | None = None, retry_after_ms: int | None = None,
+                 close: bool = False, param: str | None = None, **details: Any) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.retry_after_ms = retry_after_ms
         self.close = close
         self.param = param
         self.details = details
 
 
 def error_response(status: int, code: str, message: str, *, retry_after: int | None = None,
-                   **details: Any) -> Response:
+                   retry_after_ms: int | None = None, **details: Any) -> Response:
     response = jsonify({"error": code, "message": message, **details})
     response.status_code = status
+    _retry_headers(response, retry_after, retry_after_ms)
+    return response
+
+
+def _retry_headers(response: Response, retry_after: int | None,
+                   retry_after_ms: int | None) -> None:
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
-    return response
+    if retry_after_ms is not None:
+        response.headers["retry-after-ms"] = str(retry_after_ms)
 
 
 # OpenAI's error shape, for the routes that speak its API: its clients read
@@ -53,8 +62,7 @@ def openai_error_response(exc: ApiError) -> Response:
     response = jsonify({"error": {"message": exc.message, "type": _openai_type(exc.status),
                                   "param": exc.param, "code": exc.code, **exc.details}})
     response.status_code = exc.status
-    if exc.retry_after is not None:
-        response.headers["Retry-After"] = str(exc.retry_after)
+    _retry_headers(response, exc.retry_after, exc.retry_after_ms)
     return response
 
 
@@ -62,7 +70,7 @@ def _api_error(exc: ApiError) -> Response:
     if request.path.startswith(OPENAI_PREFIX):
         return openai_error_response(exc)
     return error_response(exc.status, exc.code, exc.message, retry_after=exc.retry_after,
-                          **exc.details)
+                          retry_after_ms=exc.retry_after_ms, **exc.details)
 
 
 _HTTP_CODES = {

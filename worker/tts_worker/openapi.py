@@ -14,7 +14,12 @@ from tts_worker.openai_voices import OPENAI_VOICES
 
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying",
-                                "schema": {"type": "integer", "minimum": 1}}}
+                                "schema": {"type": "integer", "minimum": 1}},
+                "retry-after-ms": {
+                    "description": "Milliseconds to wait before retrying (as OpenAI's API "
+                    "sends it; clients that honour it prefer it to Retry-After). On 429 "
+                    "and on the draining or loading 503.",
+                    "schema": {"type": "integer", "minimum": 1}}}
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:

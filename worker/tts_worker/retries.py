@@ -31,6 +31,11 @@ def attempt_number(value: str | None) -> int:
     return int(text)
 
 
+def retry_attempt(headers: Headers) -> int:
+    """The retry attempt a request names (0 on a first attempt), from either header."""
+    return max(attempt_number(headers.get(name)) for name in ATTEMPT_HEADERS)
+
+
 class Headers(Protocol):
     def get(self, key: str) -> str | None: ...
 

@@ -21,12 +21,13 @@ from typing import Any
 
 from flask import Response, g, request
 
-from tts_worker.admission import Refusal
+from tts_worker.admission import Refusal, retry_hint_ms
 from tts_worker.audio import FORMATS, Audio, AudioError, StreamEncoder, concat, encode
 from tts_worker.body import parse_json_object, read_body
 from tts_worker.cache import CachedAudio, CacheKey
 from tts_worker.engines import EngineError
 from tts_worker.errors import ApiError
+from tts_worker.retries import retry_attempt
 from tts_worker.state import WorkerState, current_state
 from tts_worker.validation import SpeechRequest
 
@@ -70,7 +71,9 @@ def serve(parse: Parser, *, text_field: str) -> Response:
         if isinstance(decision, Refusal):
             state.metrics.refused(decision.reason, chars)
             raise ApiError(429, "overloaded", _refusal_message(decision),
-                           retry_after=decision.retry_after, reason=decision.reason,
+                           retry_after=decision.retry_after,
+                           retry_after_ms=_hint(state, decision.drain),
+                           reason=decision.reason,
                            expected_wait_seconds=round(decision.expected_wait, 3),
                            budget_seconds=round(decision.budget, 3))
         cleanup.ticket = decision
@@ -102,7 +105,16 @@ def _refuse_unavailable(state: WorkerState, raw: bytes, text_field: str,
     if chars and not state.retries.is_retry(request.headers):
         state.metrics.offered(chars)
     state.metrics.refused(_REFUSAL_REASON[problem[0]], chars)
-    raise ApiError(503, *problem, retry_after=state.settings.retry_after)
+    # A draining or loading replica will not admit it: another replica soon, or, after
+    # the doubling, Retry-After.
+    raise ApiError(503, *problem, retry_after=state.settings.retry_after,
+                   retry_after_ms=_hint(state, float(state.settings.retry_after)))
+
+
+def _hint(state: WorkerState, drain: float) -> int:
+    """retry-after-ms for this request (ADMISSION.md): see admission.retry_hint_ms."""
+    return retry_hint_ms(drain, retry_attempt(request.headers),
+                         state.settings.retry_base_ms)
 
 
 def _text_length(raw: bytes, field: str) -> int:
@@ -117,10 +129,12 @@ def _text_length(raw: bytes, field: str) -> int:
 
 def _refusal_message(refusal: Refusal) -> str:
     if refusal.reason == "queue_full":
-        return "this worker's queue is full; retry after the time in Retry-After"
+        return ("this worker's queue is full; retry after retry-after-ms (another replica "
+                "may be free), or Retry-After")
     return (f"the expected wait {refusal.expected_wait:.1f} s plus the synthesis "
             f"{refusal.service_time:.1f} s would pass this request's SLO of "
-            f"{refusal.budget:.1f} s; retry after the time in Retry-After")
+            f"{refusal.budget:.1f} s; retry after retry-after-ms (another replica may be "
+            f"free), or Retry-After")
 
 
 def _synthesis_error(exc: Exception, state: WorkerState) -> ApiError:
