@@ -29,7 +29,8 @@ def test_the_load_generator_reads_the_hint(headers, wait):
     (2.5, 0, 0.1, 3.0),  # base 100 ms on a first attempt; Retry-After rounds up
     (2.5, 3, 0.8, 3.0),  # 100 ms x 2^3
     (2.5, 6, 2.5, 3.0),  # the exponential passes the drain: the drain
-    (0.0004, 0, 0.001, 1.0),  # whole milliseconds, at least 1
+    (0.0014, 0, 0.002, 1.0),  # whole milliseconds, rounded up
+    (0.0004, 2, 0.4, 1.0),  # under 1 ms (the estimate behind): the back-off alone
     (90.0, 12, 90.0, 90.0),  # a hint above 60 s is not honoured: Retry-After
 ])
 def test_the_simulated_client_reads_what_the_worker_sends(drain, attempt, hinted, plain):

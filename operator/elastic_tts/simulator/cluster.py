@@ -85,10 +85,14 @@ class WorkerModel:
         """How long a refused client waits: `drain` is the exact time until the replica
         could admit the request, `attempt` the refused attempt's X-Retry-Attempt. The
         worker sends retry-after-ms = min(drain, base x 2^attempt) in whole milliseconds
-        (at least 1), and Retry-After = drain in whole seconds, at least 1."""
+        (the back-off alone when the drain is under 1 ms), and Retry-After = drain in
+        whole seconds, at least 1."""
         retry_after = max(1.0, math.ceil(drain - 1e-9))
         if self.retry_hint:
-            hint = min(drain, self.retry_base * 2.0 ** min(attempt, 30))
+            backoff = self.retry_base * 2.0 ** min(attempt, 30)
+            # As the worker's tts_worker.admission.retry_hint_ms: a drain under 1 ms (the
+            # estimate behind) gives the back-off alone.
+            hint = backoff if drain < 0.001 else min(drain, backoff)
             hint = max(1, math.ceil(hint * 1000 - 1e-6)) / 1000
             if hint <= 60.0:  # the client honours a hint in (0, 60 s], else Retry-After
                 return hint
