@@ -82,12 +82,12 @@ def test_a_backlog_is_demand_drained_within_the_slo() -> None:
 
 def test_refusals_lower_the_utilisation_sized_for() -> None:
     load = StaticLoad({"gpu": 60.0})
-    load.refusals["gpu"] = 0.3  # half the offered requests
+    load.refusals["gpu"] = 0.6  # one refusal per offered request
     _, operator = service(load)
     result = operator.tick(T0)
     assert result.decision is not None
     # It starts from the queueing estimate and takes one bounded calibration step down,
-    # since half the requests are refused where 2 % is the target.
+    # since every request is refused once where 10 % is the target.
     start = model_utilisation(GPU_SLACK)
     assert start < UTILISATION
     learned = result.decision.memory.utilisation

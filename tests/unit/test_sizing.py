@@ -12,6 +12,7 @@ from elastic_tts.policy.decide import kept_out, slack
 from elastic_tts.policy.sizing import (
     BURST_MIN_SAMPLES,
     REFUSAL_TARGET,
+    START_REFUSALS,
     model_utilisation,
     noise,
     size,
@@ -126,7 +127,7 @@ def test_panic_holds_every_serving_pool_until_it_passes() -> None:
 
 def test_model_utilisation_matches_the_queueing_estimate() -> None:
     u = model_utilisation(3.17)
-    assert u * math.exp(-(1 - u) * 3.17) == pytest.approx(REFUSAL_TARGET, rel=1e-6)
+    assert u * math.exp(-(1 - u) * 3.17) == pytest.approx(START_REFUSALS, rel=1e-6)
     assert model_utilisation(1.0) < model_utilisation(3.0) < model_utilisation(10.0)
     assert model_utilisation(0.0) == 0.1  # no slack: the floor
 
@@ -134,7 +135,7 @@ def test_model_utilisation_matches_the_queueing_estimate() -> None:
 @pytest.mark.parametrize(
     ("label", "share", "direction"),
     [
-        ("refusing more than the target: lower", 0.10, -1),
+        ("refusing more than the target: lower", 0.30, -1),
         ("at the target: stay", REFUSAL_TARGET, 0),
         ("refusing nothing: higher", 0.0, 1),
     ],
