@@ -90,7 +90,7 @@ OTHER_TOOLS_FLAGS = {
     "--skip-version-footer", "--output", "--context", "--wait", "--timeout", "--version",
     "--dry-run", "--overwrite", "--no-deps", "--upgrade", "--bind", "--config",
     "--workers", "--threads", "--location", "--request", "--header", "--data", "--all",
-    "--authorization-mode", "--eviction-policy",
+    "--authorization-mode", "--eviction-policy", "--strict-markers",
 }
 
 
