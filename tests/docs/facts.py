@@ -330,3 +330,35 @@ def problem(m: Mention) -> str | None:
 
 def problems(found: Iterable[Mention]) -> list[str]:
     return [f"{m.where()}: {why}" for m in found if (why := problem(m)) is not None]
+
+
+# ---------------------------------------------------------------------------------------
+# Links between the pages
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    text = _FENCE.sub("", path.read_text("utf-8"))
+    return {slug(h) for h in re.findall(r"^#{1,6} (.+)$", text, re.M)}
+
+
+def broken_links(page: Path) -> list[str]:
+    """Relative links of a page whose file or heading does not exist."""
+    broken = []
+    text = _FENCE.sub("", page.read_text("utf-8"))
+    for target in _LINK.findall(text):
+        if re.match(r"[a-z]+:", target):
+            continue  # http:, https:, mailto:
+        file, _, anchor = target.partition("#")
+        path = (page.parent / file).resolve() if file else page
+        if not path.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and path.suffix == ".md" and anchor not in anchors(path):
+            broken.append(f"{target}: no such heading")
+    return broken

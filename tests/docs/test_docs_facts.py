@@ -95,3 +95,17 @@ def test_a_status_path_is_walked_through_maps_lists_and_free_form_memory() -> No
     assert facts.status_path_exists(["engine", "memory", "anything"])
     assert not facts.status_path_exists(["mode", "extra"])
     assert not facts.status_path_exists(["conditions", "reason"])  # a list, not an object
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(facts.ROOT)) for p in PAGES])
+def test_every_link_between_the_pages_lands(page: facts.Path) -> None:
+    assert facts.broken_links(page) == []
+
+
+def test_a_broken_link_is_caught(tmp_path: facts.Path) -> None:
+    (tmp_path / "other.md").write_text("# Other page\n\n## 2. Spot: fallback and return\n")
+    page = tmp_path / "page.md"
+    page.write_text("[ok](other.md#2-spot-fallback-and-return) [bad](other.md#nope) "
+                    "[gone](missing.md) [web](https://example.com/#x)\n")
+    assert facts.broken_links(page) == ["other.md#nope: no such heading",
+                                        "missing.md: no such file"]
