@@ -109,3 +109,9 @@ def test_a_broken_link_is_caught(tmp_path: facts.Path) -> None:
                     "[gone](missing.md) [web](https://example.com/#x)\n")
     assert facts.broken_links(page) == ["other.md#nope: no such heading",
                                         "missing.md: no such file"]
+
+
+def test_every_other_tools_flag_is_one_a_page_uses() -> None:
+    used = {m.name for page in PAGES for m in facts.mentions(page.read_text("utf-8"), "")
+            if m.kind == "flag" and m.command is None}
+    assert facts.OTHER_TOOLS_FLAGS - used == set()
