@@ -160,7 +160,12 @@ def test_processes_are_replaced_under_load_with_nothing_dropped(
     try:
         with ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(post, range(400)))
-        time.sleep(1.0)  # let the last recycle finish
+        # A recycle started by the last requests finishes after them: its replacement must
+        # load (0.5 s, longer on a loaded machine) before the old process retires. Wait for
+        # two completed hand-overs, bounded, rather than for a guessed time.
+        deadline = time.monotonic() + 30
+        while server.log().count("is ready; retiring") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
     finally:
         stop.set()
         watcher.join()

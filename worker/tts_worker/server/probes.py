@@ -26,6 +26,7 @@ import h11
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = 5.0  # seconds for a probe request to arrive whole
+STOP_TIMEOUT = 2.0  # seconds a stopping process gives the probes it has accepted to finish
 MAX_REQUEST_BYTES = 16384  # a probe's request line and headers
 Answer = tuple[int, str, bytes]  # status, content type, body
 Router = Callable[[str], Answer | None]
@@ -43,6 +44,11 @@ class ProbeServer:
         self._router = router
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.AbstractServer | None = None
+        # The connections this process has accepted. Other processes share the socket, so on
+        # stop those not yet accepted wait for them; these must be answered here, or the
+        # kubelet sees a reset probe while the pod is perfectly Ready.
+        self._connections: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tts-probes", daemon=True)
 
@@ -51,17 +57,31 @@ class ProbeServer:
         self._started.wait(10)
 
     def stop(self) -> None:
-        """Stop answering: close the listener's use here (the master keeps the socket)."""
+        """Stop accepting here (the master keeps the socket for the other processes), answer
+        the probes already accepted, then end the loop."""
         if not self._thread.is_alive():
             return
-
-        def close() -> None:
-            if self._server is not None:
-                self._server.close()
-            self._loop.stop()
-
-        self._loop.call_soon_threadsafe(close)
+        future = asyncio.run_coroutine_threadsafe(self._close(), self._loop)
+        try:
+            future.result(STOP_TIMEOUT + 1)
+        except Exception:  # a stuck probe must not hold up the process's exit
+            log.warning("probe listener did not stop cleanly", exc_info=True)
+        self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+    async def _close(self) -> None:
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
+        await asyncio.sleep(0)  # connections accepted just now start their handlers
+        if self._connections:
+            # Idle keep-alive connections end at their next request (answered with
+            # Connection: close) or at this timeout; a probe in flight is answered.
+            _, idle = await asyncio.wait(set(self._connections), timeout=STOP_TIMEOUT)
+            for task in idle:  # closed here rather than left to die with the process
+                task.cancel()
+            if idle:
+                await asyncio.wait(idle, timeout=0.5)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -70,10 +90,16 @@ class ProbeServer:
                 self._serve, sock=self._listener, limit=MAX_REQUEST_BYTES))
         finally:
             self._started.set()
-        self._loop.run_forever()
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_BYTES)
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
         try:
             while True:
                 try:
@@ -87,6 +113,8 @@ class ProbeServer:
                 headers = [("content-type", content_type),
                            ("content-length", str(len(body))),
                            ("cache-control", "no-store")]
+                if self._stopping:
+                    headers.append(("connection", "close"))
                 writer.write(conn.send(h11.Response(status_code=status, headers=headers)))
                 if target[0] != "HEAD":
                     writer.write(conn.send(h11.Data(data=body)))
@@ -108,6 +136,8 @@ class ProbeServer:
             pass
         finally:
             writer.close()
+            if task is not None:
+                self._connections.discard(task)
 
     async def _request(self, conn: h11.Connection,
                        reader: asyncio.StreamReader) -> tuple[str, str] | None:

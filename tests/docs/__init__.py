@@ -1,0 +1,1 @@
+"""The facts the README and docs/ name, checked against the code."""
