@@ -41,6 +41,12 @@ ENGINES: tuple[Engine, ...] = get_args(Engine)
 METRICS: tuple[Metric, ...] = get_args(Metric)
 WINDOW_MODES: tuple[WindowMode, ...] = get_args(WindowMode)
 
+# The resource these specs belong to (reconcile.kinds and the CRD generator read them).
+GROUP = "elastictts.io"
+VERSION = "v1alpha1"
+KIND = "TTSService"
+API_VERSION = f"{GROUP}/{VERSION}"
+
 # Bounds shared by several fields. The API server refuses CEL rules over unbounded maps
 # and lists (their estimated cost exceeds its budget), so every collection is bounded.
 MAX_POOLS = 12
