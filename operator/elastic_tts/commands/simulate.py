@@ -12,7 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from elastic_tts.commands.args import EXIT_USAGE, non_negative_number, positive_number
+from elastic_tts.commands.args import (
+    EXIT_USAGE,
+    examples,
+    non_negative_number,
+    positive_number,
+)
 
 DEFAULT_PLOT = "out/simulate.png"
 DISPATCHES = ("capacity-weighted", "round-robin")
@@ -25,6 +30,11 @@ def add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         description="Replay a trace (default: a built-in diurnal day) through elastic-tts, "
         "static GPU, HPA, KEDA, CPU-only and a hindsight oracle on a simulated cluster; "
         "print cost, SLO attainment and latency per policy, and draw a timeline.",
+        epilog=examples(
+            "elastic-tts simulate                       # the built-in day, default pools",
+            "elastic-tts simulate --spec my-tts.yaml --trace traffic.csv",
+            "elastic-tts simulate --trace traffic.csv --scale 3 --seed 7 --json --no-plot",
+        ),
     )
     parser.add_argument("--trace", help="CSV: 'timestamp,characters' or the Azure LLM trace "
                         "format 'TIMESTAMP,ContextTokens,GeneratedTokens'")

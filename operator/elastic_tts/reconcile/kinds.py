@@ -26,7 +26,7 @@ WORKER_PORT = 8080
 
 # The resource's identity and child names come from the spec model, which checks that
 # names fit; the handlers and the CRD generator read them here.
-__all__ = ["VERSION", "pool_child_name"]
+__all__ = ["GROUP", "VERSION", "pool_child_name"]
 
 
 def selector(service: str, pool: str | None = None) -> dict[str, str]:

@@ -380,8 +380,8 @@ def load_spec(text: str, source: str = "spec") -> TTSServiceSpec:
     try:
         loader = _BoundedLoader(text)
         try:
-            documents = []
-            while loader.check_data():
+            documents: list[Any] = []
+            while loader.check_data():  # type: ignore[no-untyped-call]
                 if len(documents) == MAX_DOCUMENTS:
                     raise SpecError([f"{source}: more than {MAX_DOCUMENTS} YAML documents"])
                 documents.append(loader.get_data())
