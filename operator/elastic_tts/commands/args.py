@@ -165,14 +165,13 @@ def iso_time(text: str) -> float:
     return moment.timestamp()
 
 
-# simulate's flags until they get their bounds (the engine branch is changing them): their
-# messages name the flag, as simulate's tests expect.
-def non_negative_number(flag: str) -> Callable[[str], float]:
-    return _named(flag, number(maximum=math.inf))
+# simulate's flags: their messages start with the flag, as simulate's tests expect.
+def non_negative_number(flag: str, maximum: float) -> Callable[[str], float]:
+    return _named(flag, number(maximum=maximum))
 
 
-def positive_number(flag: str) -> Callable[[str], float]:
-    return _named(flag, number(maximum=math.inf, above=True))
+def positive_number(flag: str, maximum: float) -> Callable[[str], float]:
+    return _named(flag, number(maximum=maximum, above=True))
 
 
 def _named(flag: str, parse: Callable[[str], float]) -> Callable[[str], float]:

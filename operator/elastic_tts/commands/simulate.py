@@ -7,7 +7,6 @@ command runs, so `explain` keeps working on an install without them.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,26 @@ from elastic_tts.commands.args import (
     EXIT_USAGE,
     examples,
     non_negative_number,
+    number,
     positive_number,
+    whole,
+)
+from elastic_tts.commands.output import check_writable, json_text
+from elastic_tts.simulator.verdict import (
+    DEFAULT_SLO_TARGET,
+    verdict,
+    verdict_json,
+    verdict_line,
 )
 
 DEFAULT_PLOT = "out/simulate.png"
 DISPATCHES = ("capacity-weighted", "round-robin")
+WRITTEN_NAME = "my-tts"  # metadata.name of the TTSService --write-spec writes
+# Bounds of the flags: beyond them a run is a mistake (or would exhaust time or memory;
+# the trace's own limits, in simulator/trace.py, catch what is left).
+MAX_SCALE = 1000.0
+MAX_SPEEDUP = 10_000.0
+MAX_SEED = 2**32 - 1
 
 
 def add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,46 +48,48 @@ def add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
             "elastic-tts simulate                       # the built-in day, default pools",
             "elastic-tts simulate --spec my-tts.yaml --trace traffic.csv",
             "elastic-tts simulate --trace traffic.csv --scale 3 --seed 7 --json --no-plot",
+            "elastic-tts simulate --spec my-tts.yaml --write-spec my-tts.simulated.yaml",
         ),
     )
     parser.add_argument("--trace", help="CSV: 'timestamp,characters' or the Azure LLM trace "
                         "format 'TIMESTAMP,ContextTokens,GeneratedTokens'")
     parser.add_argument("--spec", help="TTSService YAML to simulate (default: built-in pools)")
-    parser.add_argument("--scale", type=positive_number("--scale"), default=1.0,
-                        help="multiply the request rate by K")
-    parser.add_argument("--speedup", type=positive_number("--speedup"), default=1.0,
-                        help="replay K times faster (compress time)")
-    parser.add_argument("--seed", type=_seed, default=1, help="seed for spot events")
+    parser.add_argument("--scale", type=positive_number("--scale", MAX_SCALE),
+                        default=1.0, metavar="K",
+                        help=f"multiply the request rate by K (at most {MAX_SCALE:g})")
+    parser.add_argument("--speedup", type=positive_number("--speedup", MAX_SPEEDUP),
+                        default=1.0, metavar="K",
+                        help=f"replay K times faster (compress time; at most {MAX_SPEEDUP:g})")
+    parser.add_argument("--seed", type=whole(maximum=MAX_SEED), default=1,
+                        help="seed for spot events")
     parser.add_argument("--dispatch", choices=DISPATCHES,
                         help="how requests spread over ready replicas (default: "
                         "capacity-weighted when spec.routing.enabled, else round-robin)")
     parser.add_argument("--spot-interruption-rate", type=non_negative_number(
-        "--spot-interruption-rate"), default=0.05, metavar="PER_HOUR",
-        help="Poisson interruptions per spot replica-hour (default 0.05)")
-    parser.add_argument("--spot-notice", type=non_negative_number("--spot-notice"),
+        "--spot-interruption-rate", 60.0), default=0.05, metavar="PER_HOUR",
+        help="Poisson interruptions per spot replica-hour (default 0.05, at most 60)")
+    parser.add_argument("--spot-notice", type=non_negative_number("--spot-notice", 3600.0),
                         default=120.0, metavar="SECONDS",
-                        help="interruption notice (default 120, AWS; 30 on GCP; 0 none)")
+                        help="interruption notice (default 120, AWS; 30 on GCP; 0 none; at "
+                        "most 3600)")
     parser.add_argument("--spot-shortages-per-day", type=non_negative_number(
-        "--spot-shortages-per-day"), default=2.0, metavar="N",
-        help="spot capacity shortages per day, Poisson (default 2)")
+        "--spot-shortages-per-day", 1440.0), default=2.0, metavar="N",
+        help="spot capacity shortages per day, Poisson (default 2, at most 1440)")
     parser.add_argument("--spot-shortage-minutes", type=positive_number(
-        "--spot-shortage-minutes"), default=20.0, metavar="MINUTES",
-        help="mean length of a shortage (default 20)")
+        "--spot-shortage-minutes", 1440.0), default=20.0, metavar="MINUTES",
+        help="mean length of a shortage (default 20, at most 1440)")
+    parser.add_argument("--slo-target", type=number(maximum=1.0, above=True),
+                        default=DEFAULT_SLO_TARGET, metavar="FRACTION",
+                        help="the share of requests within the latency SLO a policy must "
+                        f"reach to win the verdict (default {DEFAULT_SLO_TARGET:g})")
     parser.add_argument("--plot", default=DEFAULT_PLOT, metavar="PNG",
                         help=f"where to write the timeline (default {DEFAULT_PLOT})")
     parser.add_argument("--no-plot", action="store_true", help="do not draw the timeline")
+    parser.add_argument("--write-spec", metavar="YAML",
+                        help="write the TTSService it simulated, ready for kubectl apply "
+                        f"(metadata.name {WRITTEN_NAME})")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run_simulate)
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed must be a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--seed must not be negative, got {text!r}")
-    return value
 
 
 def _fail(message: str) -> int:
@@ -94,6 +110,11 @@ def run_simulate(args: argparse.Namespace) -> int:
         return _fail(f"simulate needs {exc.name}: pip install 'elastic-tts[simulator]'")
     from elastic_tts.commands.specfile import load_spec_file
 
+    # Output paths first: a path that cannot be written is reported before the work.
+    if args.write_spec:
+        check_writable(Path(args.write_spec), "--write-spec")
+    if not args.no_plot:
+        check_writable(Path(args.plot), "--plot")
     spec = load_spec_file(args.spec) if args.spec else default_spec()
     try:
         if args.trace:
@@ -116,11 +137,36 @@ def run_simulate(args: argparse.Namespace) -> int:
     plot = None if args.no_plot else _write_plot(comparison, Path(args.plot))
     if isinstance(plot, int):
         return plot
+    report = to_json(comparison, plot)
+    found = verdict(report, args.slo_target)
+    if args.write_spec:
+        written = _write_spec(Path(args.write_spec), comparison.spec, verdict_line(found))
+        if written is not None:
+            return written
     if args.json:
-        print(json.dumps(to_json(comparison, plot), ensure_ascii=False))
+        print(json_text({**report, "verdict": verdict_json(found)}))
     else:
         print(render_table(comparison, plot))
+        print(verdict_line(found))
+        if args.write_spec:
+            print(f"spec      {args.write_spec} (kubectl apply -f {args.write_spec})")
     return 0
+
+
+def _write_spec(path: Path, spec: Any, verdict_text: str) -> int | None:
+    """The TTSService that was simulated, as YAML a user applies."""
+    from elastic_tts.commands.output import yaml_text
+    from elastic_tts.policy.spec.unparse import resource
+
+    header = ("# The TTSService `elastic-tts simulate` ran; fields left out are at their "
+              "defaults.\n"
+              f"# {verdict_text.split(None, 1)[1]}\n"
+              f"# Rename metadata.name before `kubectl apply -f {path.name}`.\n")
+    try:
+        path.write_text(header + yaml_text(resource(spec, WRITTEN_NAME)), encoding="utf-8")
+    except OSError as exc:
+        return _fail(f"--write-spec {path}: cannot write: {exc.strerror or exc}")
+    return None
 
 
 def _write_plot(comparison: Any, path: Path) -> str | int:
