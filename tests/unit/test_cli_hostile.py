@@ -1,42 +1,61 @@
-"""Hostile input to the commands a user types, one row per case: each ends in one line
-naming the flag, field or file, with exit code 2 (bad input) or 1 (a server or process
-that cannot be used), quickly; never a traceback, never a hang, JSON always valid.
+"""Hostile input to the commands a user types, one row per case, each run as the real
+`elastic-tts` in its own process: each ends in one line naming the flag, field or file,
+with exit code 2 (bad input) or 1 (a server or process that cannot be used), within
+`QUICK` seconds and `MEMORY` bytes of address space; never a traceback, never a hang,
+JSON always valid.
 
-The rows include every finding of issue 13's "Tracebacks and hangs" list that reaches
-these commands; the spec file's own hostile rows are in test_spec.py."""
+The rows include every finding of issue 13's "Tracebacks and hangs" list (marked
+"(issue)"); the spec file's own hostile rows are also in test_spec.py, the trace
+reader's in tests/simulator/test_traces.py."""
 
 from __future__ import annotations
 
 import http.server
 import json
+import os
+import resource
 import socket
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 import yaml
 
-from elastic_tts.cli import main
-
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "manifests" / "examples"
 FULL = str(EXAMPLES / "full.yaml")
 MINIMAL = str(EXAMPLES / "minimal.yaml")
 QUICK = 10.0  # seconds: every row answers well within this, even on a loaded machine
+MEMORY = 2 * 1024**3  # address space: the interpreter, numpy and matplotlib fit in a third
 
 
-def run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str, float]:
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
+
+
+def run(argv: list[str], env: Mapping[str, str | None] | None = None,
+        cwd: Path | None = None) -> tuple[int, str, str, float]:
+    """The real command line in a fresh process, its memory capped and its time bounded
+    (a hang fails the row at 3 x QUICK instead of stalling the suite)."""
+    environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    for key, value in (env or {}).items():
+        if value is None:
+            environment.pop(key, None)
+        else:
+            environment[key] = value
     started = time.monotonic()
     try:
-        code = main(argv)
-    except SystemExit as exit_:  # argparse's usage errors
-        code = int(exit_.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err, time.monotonic() - started
+        done = subprocess.run([sys.executable, "-m", "elastic_tts.cli", *argv],
+                              capture_output=True, text=True, env=environment, cwd=cwd,
+                              preexec_fn=_limit_memory, timeout=3 * QUICK, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"elastic-tts {' '.join(argv)[:200]} did not answer in {3 * QUICK:g} s")
+    return done.returncode, done.stdout, done.stderr, time.monotonic() - started
 
 
 def assert_one_line(err: str) -> None:
@@ -143,9 +162,8 @@ EXPLAIN = [
 
 @pytest.mark.parametrize(("label", "argv", "code", "needle"), EXPLAIN,
                          ids=[row[0] for row in EXPLAIN])
-def test_explain(capsys: pytest.CaptureFixture[str], label: str, argv: list[str], code: int,
-                 needle: str) -> None:
-    got, _, err, seconds = run(capsys, ["explain", *argv])
+def test_explain(label: str, argv: list[str], code: int, needle: str) -> None:
+    got, _, err, seconds = run(["explain", *argv])
     assert (got, seconds < QUICK) == (code, True), (label, err)
     assert needle in err
     assert_one_line(err)
@@ -164,7 +182,7 @@ HOSTILE_SPECS = [
 
 @pytest.mark.parametrize(("label", "pool_line", "needle"), HOSTILE_SPECS,
                          ids=[row[0] for row in HOSTILE_SPECS])
-def test_explain_hostile_spec_files(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+def test_explain_hostile_spec_files(tmp_path: Path,
                                     label: str, pool_line: str | None, needle: str) -> None:
     path = tmp_path / "spec.yaml"
     if pool_line is None:
@@ -172,7 +190,7 @@ def test_explain_hostile_spec_files(capsys: pytest.CaptureFixture[str], tmp_path
     else:
         path.write_text("pools:\n  cpu:\n    accelerator: cpu\n    costPerHour: 0.1\n    "
                         + pool_line + "\n")
-    got, _, err, seconds = run(capsys, ["explain", "--spec", str(path), "--load", "1"])
+    got, _, err, seconds = run(["explain", "--spec", str(path), "--load", "1"])
     assert (got, seconds < QUICK) == (2, True), err
     assert needle in err
     assert_one_line(err)
@@ -189,8 +207,7 @@ EXTREME_BUT_VALID = [
 
 @pytest.mark.parametrize(("label", "argv"), EXTREME_BUT_VALID,
                          ids=[row[0] for row in EXTREME_BUT_VALID])
-def test_explain_extreme_input_gives_valid_json(capsys: pytest.CaptureFixture[str],
-                                                tmp_path: Path, label: str,
+def test_explain_extreme_input_gives_valid_json(tmp_path: Path, label: str,
                                                 argv: list[str]) -> None:
     spec, load, *rest = argv
     if spec == "BOM":
@@ -203,11 +220,117 @@ def test_explain_extreme_input_gives_valid_json(capsys: pytest.CaptureFixture[st
             "        maxReplicas: 1000}\n"
             "scaling: {metric: requests, charactersPerRequest: 100000,\n"
             "          targetUtilization: 1.0e-300}\n")
-    got, out, err, seconds = run(capsys, ["explain", "--spec", spec, "--load", load, *rest,
+    got, out, err, seconds = run(["explain", "--spec", spec, "--load", load, *rest,
                                           "--json"])
     assert (got, err, seconds < QUICK) == (0, "", True)
     result = json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
     assert isinstance(result["cost_per_hour"], float | int)
+
+
+# --- simulate -----------------------------------------------------------------------------
+
+SMALL = "timestamp,characters\n" + "".join(f"{i / 2:g},{80 + i}\n" for i in range(120))
+BIG = "timestamp,characters\n" + "".join(f"{i / 10:g},100\n" for i in range(30_000))
+LONG = "timestamp,characters\n" + "".join(f"{i / 10:g},100\n" for i in range(500_000))
+
+SIMULATE = [
+    # (label, the trace file's content (None: no --trace), more flags, exit code, needle)
+    ("three rows spanning 1e7 s (issue)", "0,5\n1,5\n10000000,5\n", [], 2,
+     "trace.csv:3: the trace spans more than 31 days (this row is 116 days from another)"),
+    ("a span of 1e8 s (issue)", "timestamp,characters\n0,5\n100000000,5\n", [], 2,
+     "trace.csv:3: the trace spans more than 31 days"),
+    ("a span of 1e9 s (issue)", "0,5\n999999999,5\n", [], 2, "trace.csv:2: the trace spans"),
+    ("ISO year 1 (issue)", "timestamp,characters\n0001-01-01T00:00:00,5\n", [], 2,
+     "trace.csv:2: timestamp 0001-01-01T00:00:00 is outside 1970-01-02 to 2200-01-01"),
+    ("ISO year 9999 (issue)", "timestamp,characters\n9999-12-31T23:59:59,5\n", [], 2,
+     "trace.csv:2: timestamp 9999-12-31T23:59:59 is outside"),
+    ("ISO years 2026 to 9999 (issue)", "timestamp,characters\n2026-01-01T00:00:00,5\n"
+     "9999-01-01T00:00:00,5\n", [], 2, "trace.csv:3: timestamp 9999-01-01T00:00:00 is outside"),
+    ("POSIX 1e15 (issue)", "timestamp,characters\n1e15,5\n", [], 2,
+     "trace.csv:2: timestamp 1e15 is after 2200-01-01"),
+    ("POSIX 1e15 after a real time (issue)", "timestamp,characters\n1700000000,5\n1e15,5\n",
+     [], 2, "trace.csv:3: timestamp 1e15 is after 2200-01-01"),
+    ("--scale 1e9 (issue)", SMALL, ["--scale", "1e9"], 2, "--scale must be at most 1000"),
+    ("--scale 1000 of 30,000 rows", BIG, ["--scale", "1000"], 2,
+     "trace.csv: --scale 1000 makes about 30,000,000 requests, more than the 20,000,000"),
+    ("--speedup 1e-9", SMALL, ["--speedup", "1e-9"], 2,
+     "trace.csv: --speedup 1e-09 stretches the trace to"),
+    ("--speedup beyond its bound", SMALL, ["--speedup", "1e300"], 2,
+     "--speedup must be at most 10000"),
+    ("NaN scale", SMALL, ["--scale", "nan"], 2, "--scale must be a finite number"),
+    ("negative spot notice", SMALL, ["--spot-notice=-1"], 2, "--spot-notice must not be "
+                                                              "negative"),
+    ("a 40-digit seed", SMALL, ["--seed", "9" * 40], 2, "argument --seed: must be a whole "
+                                                        "number from 0 to 4294967295"),
+    ("misspelt --seeed (issue)", SMALL, ["--seeed", "3"], 2,
+     "unknown flag --seeed (did you mean --seed"),
+    ("an SLO target above 1", SMALL, ["--slo-target", "2"], 2,
+     "argument --slo-target: must be at most 1"),
+    ("a line without end", "/dev/zero", [], 2, "/dev/zero:1: a line longer than 4096"),
+    ("a binary trace", b"\xff\xfe\x00" * 1000, [], 2, "trace.csv: not a UTF-8 text file"),
+    ("500,000 rows, then a bad one", LONG + "yesterday,5\n", [], 2,
+     "trace.csv:500002: timestamp 'yesterday' is neither seconds nor ISO-8601"),
+    ("unwritable --plot, before the work (issue)", None,
+     ["--plot", "/proc/forbidden/x.png"], 2, "--plot /proc/forbidden/x.png: cannot write"),
+    ("--write-spec into a directory", None, ["--write-spec", "/tmp"], 2,
+     "--write-spec /tmp: is a directory, not a file"),
+    ("the chart's values as a spec (issue)", SMALL,
+     ["--spec", str(ROOT / "charts" / "elastic-tts" / "values.yaml")], 2,
+     "values.yaml: not a TTSService spec"),
+]
+
+
+@pytest.mark.parametrize(("label", "trace", "argv", "code", "needle"), SIMULATE,
+                         ids=[row[0] for row in SIMULATE])
+def test_simulate(tmp_path: Path, label: str, trace: str | bytes | None, argv: list[str],
+                  code: int, needle: str) -> None:
+    flags = ["--no-plot", *argv] if "--plot" not in argv else argv
+    if trace == "/dev/zero":
+        flags += ["--trace", trace]
+    elif trace is not None:
+        path = tmp_path / "trace.csv"
+        if isinstance(trace, bytes):
+            path.write_bytes(trace)
+        else:
+            path.write_text(trace, encoding="utf-8")
+        flags += ["--trace", str(path)]
+    got, out, err, seconds = run(["simulate", *flags])
+    assert (got, out, seconds < QUICK) == (code, "", True), (label, seconds, err)
+    assert needle in err
+    assert_one_line(err)
+
+
+@pytest.mark.parametrize(("label", "pool_line", "needle"), HOSTILE_SPECS,
+                         ids=[row[0] for row in HOSTILE_SPECS])
+def test_simulate_hostile_spec_files(tmp_path: Path, label: str, pool_line: str | None,
+                                     needle: str) -> None:
+    path = tmp_path / "spec.yaml"
+    if pool_line is None:
+        path.write_bytes(bytes(range(256)) * 64)
+    else:
+        path.write_text("pools:\n  cpu:\n    accelerator: cpu\n    costPerHour: 0.1\n    "
+                        + pool_line + "\n")
+    got, out, err, seconds = run(["simulate", "--spec", str(path), "--no-plot"])
+    assert (got, out, seconds < QUICK) == (2, "", True), err
+    assert needle in err
+    assert_one_line(err)
+
+
+def test_simulate_a_bom_and_absurd_figures_give_valid_json(tmp_path: Path) -> None:
+    """A byte-order mark is accepted (issue), and a spec at the edge of its bounds still
+    prints JSON every parser reads: no Infinity, no NaN."""
+    trace = tmp_path / "bom.csv"
+    trace.write_bytes(b"\xef\xbb\xbf" + SMALL.encode())
+    spec = tmp_path / "absurd.yaml"
+    spec.write_text("pools:\n  cpu: {accelerator: cpu, costPerHour: 1000, throughput: "
+                    "1.0e-300,\n        maxReplicas: 1000}\n")
+    for argv in (["--trace", str(trace)], ["--trace", str(trace), "--spec", str(spec)]):
+        got, out, err, seconds = run(["simulate", *argv, "--no-plot", "--json"])
+        assert (got, seconds < QUICK) == (0, True), err
+        assert "Traceback" not in err
+        result = json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+        assert result["trace"]["requests"] == 120
+        assert set(result["verdict"]) >= {"policy", "monthly_cost"}
 
 
 # --- calibrate ----------------------------------------------------------------------------
@@ -247,16 +370,16 @@ CALIBRATE_FLAGS = [
 
 @pytest.mark.parametrize(("label", "argv", "needle"), CALIBRATE_FLAGS,
                          ids=[row[0] for row in CALIBRATE_FLAGS])
-def test_calibrate_flags(capsys: pytest.CaptureFixture[str], label: str, argv: list[str],
+def test_calibrate_flags(label: str, argv: list[str],
                          needle: str) -> None:
-    got, out, err, seconds = run(capsys, ["calibrate", *argv])
+    got, out, err, seconds = run(["calibrate", *argv])
     assert (got, out, seconds < QUICK) == (2, "", True), err
     assert needle in err
     assert_one_line(err)
 
 
 def test_calibrate_servers_that_cannot_be_measured(
-        capsys: pytest.CaptureFixture[str], closed_port: int, silent_port: int,
+        closed_port: int, silent_port: int,
         web_page: str) -> None:
     rows = [
         ("nothing listening", [f"http://127.0.0.1:{closed_port}"],
@@ -267,14 +390,13 @@ def test_calibrate_servers_that_cannot_be_measured(
                                                  "HTTP 404"),
     ]
     for label, (url, *rest), needle in rows:
-        got, out, err, seconds = run(capsys, ["calibrate", "--url", url, *rest])
+        got, out, err, seconds = run(["calibrate", "--url", url, *rest])
         assert (got, out, seconds < QUICK) == (1, "", True), (label, err)
         assert needle in err, label
         assert_one_line(err)
 
 
-def test_calibrate_workers_that_do_not_start(capsys: pytest.CaptureFixture[str],
-                                             closed_port: int, tmp_path: Path) -> None:
+def test_calibrate_workers_that_do_not_start(closed_port: int, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{closed_port}"
     rows = [
         ("no such program", [str(tmp_path / "no-such-worker")],
@@ -286,7 +408,7 @@ def test_calibrate_workers_that_do_not_start(capsys: pytest.CaptureFixture[str],
          "the worker was not Ready within 1 s (--ready-timeout)"),
     ]
     for label, command, needle in rows:
-        got, out, err, seconds = run(capsys, ["calibrate", "--url", url, "--ready-timeout",
+        got, out, err, seconds = run(["calibrate", "--url", url, "--ready-timeout",
                                               "1", "--start-worker", "--", *command])
         assert (got, out, seconds < QUICK) == (1, "", True), (label, err)
         assert needle in err, label
@@ -309,19 +431,17 @@ STATUS_FLAGS = [
 
 @pytest.mark.parametrize(("label", "argv", "needle"), STATUS_FLAGS,
                          ids=[row[0] for row in STATUS_FLAGS])
-def test_status_flags(capsys: pytest.CaptureFixture[str], label: str, argv: list[str],
+def test_status_flags(label: str, argv: list[str],
                       needle: str) -> None:
-    got, out, err, seconds = run(capsys, ["status", *argv])
+    got, out, err, seconds = run(["status", *argv])
     assert got in (1, 2) and out == "" and seconds < QUICK, err
     assert needle in err
     assert_one_line(err)
 
 
 def test_status_kubeconfigs_and_servers_that_cannot_be_used(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        tmp_path: Path,
         closed_port: int, silent_port: int, web_page: str) -> None:
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     (tmp_path / "deep.yaml").write_text("clusters: " + "[" * 5000 + "]" * 5000 + "\n")
     (tmp_path / "binary.yaml").write_bytes(bytes(range(256)) * 16)
@@ -350,10 +470,8 @@ def test_status_kubeconfigs_and_servers_that_cannot_be_used(
          "the API server's answer cannot be read"),
     ]
     for label, argv, env, needle in rows:
-        with monkeypatch.context() as scoped:
-            for key, value in env.items():
-                scoped.setenv(key, value)
-            got, out, err, seconds = run(capsys, ["status", *argv])
+        got, out, err, seconds = run(["status", *argv], env={
+            "KUBECONFIG": None, "HOME": str(tmp_path), **env})
         assert (got, out, seconds < QUICK) == (1, "", True), (label, err)
         assert needle in err, (label, err)
         assert_one_line(err)
