@@ -238,8 +238,8 @@ def test_hostile_yaml_gets_one_line_naming_the_field(label: str, text: str,
 NOT_A_TTSSERVICE = [
     ("the chart's values", ROOT / "charts" / "elastic-tts" / "values.yaml",
      "values.yaml: not a TTSService spec: it has no kind: TTSService and no pools, and "
-     "fields no TTSService has (nameOverride, fullnameOverride, imagePullSecrets, "
-     "replicaCount, watch and "),
+     "fields no TTSService has (global, nameOverride, fullnameOverride, imagePullSecrets, "
+     "replicaCount and "),
     ("the chart's Chart.yaml", ROOT / "charts" / "elastic-tts" / "Chart.yaml",
      "Chart.yaml: not a TTSService: it has apiVersion 'v2' and no kind"),
     ("the install bundle", ROOT / "manifests" / "install.yaml",
