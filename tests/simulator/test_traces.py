@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +169,31 @@ def test_builtin_day_is_deterministic_and_has_the_documented_shape():
     assert int(np.argmin(hourly)) in (3, 4)
     assert np.median(day.chars) == pytest.approx(129, abs=5)
     assert day.chars.max() <= 500
+
+
+READ_AND_MEASURE = """
+import resource, sys
+import numpy
+from elastic_tts.simulator.tracefile import load_trace_file
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+trace = load_trace_file(sys.argv[1])
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(trace.requests, (after - before) * 1024)
+"""
+
+
+def test_reading_memory_follows_the_rows(tmp_path):
+    """Half a million rows add well under 64 bytes each to the peak RSS (the list-of-rows reader
+    took 386); the figure for ten million is bench/bench_trace_read.py's."""
+    rows = 500_000
+    path = tmp_path / "rows.csv"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("timestamp,characters\n")
+        for start in range(0, rows, 100_000):
+            out.write("".join(f"{i * 0.0864:.4f},{80 + i % 300}\n"
+                              for i in range(start, start + 100_000)))
+    done = subprocess.run([sys.executable, "-c", READ_AND_MEASURE, str(path)],
+                          capture_output=True, text=True, timeout=120, check=True)
+    requests, grown = (int(word) for word in done.stdout.split())
+    assert requests == rows
+    assert grown / rows < 64, f"{grown / rows:.0f} bytes a row"
