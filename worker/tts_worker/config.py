@@ -78,6 +78,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 DEFAULTS: dict[str, Any] = {setting.key: setting.default for setting in SETTINGS}
 
+HOUR = 3600.0
 DEVICES = ("auto", "cpu", "cuda")
 FP16_MODES = ("auto", "on", "off")
 
@@ -186,40 +187,40 @@ def _settings(values: Mapping[str, Any]) -> Settings:
         model_workdir=_optional_str(values, "MODEL_WORKDIR"),
         device=_enum(values, "DEVICE", DEVICES),
         fp16=_enum(values, "FP16", FP16_MODES),
-        max_batch=_optional_int(values, "MAX_BATCH", minimum=1),
-        batch_window_ms=_number(values, "BATCH_WINDOW_MS", minimum=0.0),
-        chunk_chars=_int(values, "CHUNK_CHARS", minimum=8),
+        max_batch=_optional_int(values, "MAX_BATCH", minimum=1, maximum=256),
+        batch_window_ms=_number(values, "BATCH_WINDOW_MS", minimum=0.0, maximum=1000.0),
+        chunk_chars=_int(values, "CHUNK_CHARS", minimum=8, maximum=10_000),
         emotions=_optional_list(values, "EMOTIONS"),
         voices=_optional_list(values, "VOICES"),
-        engine_timeout=_number(values, "ENGINE_TIMEOUT", minimum=0.1),
+        engine_timeout=_number(values, "ENGINE_TIMEOUT", minimum=0.1, maximum=HOUR),
         espeak_bin=_choice_str(values, "ESPEAK_BIN"),
-        max_chars=_int(values, "MAX_CHARS", minimum=1),
-        max_body_bytes=_int(values, "MAX_BODY_BYTES", minimum=1024),
-        max_concurrency=_int(values, "MAX_CONCURRENCY", minimum=1),
-        max_queue=_int(values, "MAX_QUEUE", minimum=0),
-        throughput=_positive(values, "THROUGHPUT"),
-        latency_slo_seconds=_positive(values, "LATENCY_SLO_SECONDS"),
+        max_chars=_int(values, "MAX_CHARS", minimum=1, maximum=100_000),
+        max_body_bytes=_int(values, "MAX_BODY_BYTES", minimum=1024, maximum=16 * 1024 * 1024),
+        max_concurrency=_int(values, "MAX_CONCURRENCY", minimum=1, maximum=1024),
+        max_queue=_int(values, "MAX_QUEUE", minimum=0, maximum=4096),
+        throughput=_positive(values, "THROUGHPUT", maximum=1e6),
+        latency_slo_seconds=_positive(values, "LATENCY_SLO_SECONDS", maximum=HOUR),
         max_wait=None if values.get("MAX_WAIT") in (None, "")
-        else _positive(values, "MAX_WAIT"),
-        retry_after=_int(values, "RETRY_AFTER", minimum=1),
-        header_timeout=_positive(values, "HEADER_TIMEOUT"),
-        body_timeout=_positive(values, "BODY_TIMEOUT"),
-        cache_entries=_int(values, "CACHE_ENTRIES", minimum=0),
-        cache_bytes=_int(values, "CACHE_BYTES", minimum=0),
+        else _positive(values, "MAX_WAIT", maximum=HOUR),
+        retry_after=_int(values, "RETRY_AFTER", minimum=1, maximum=3600),
+        header_timeout=_positive(values, "HEADER_TIMEOUT", maximum=HOUR),
+        body_timeout=_positive(values, "BODY_TIMEOUT", maximum=HOUR),
+        cache_entries=_int(values, "CACHE_ENTRIES", minimum=0, maximum=1_000_000),
+        cache_bytes=_int(values, "CACHE_BYTES", minimum=0, maximum=64 * 1024**3),
         service=_label(values, "SERVICE"),
         pool=_label(values, "POOL"),
         namespace=_label(values, "NAMESPACE"),
-        drain_timeout=_number(values, "DRAIN_TIMEOUT", minimum=0.0),
-        drain_linger=_number(values, "DRAIN_LINGER", minimum=0.0),
+        drain_timeout=_number(values, "DRAIN_TIMEOUT", minimum=0.0, maximum=HOUR),
+        drain_linger=_number(values, "DRAIN_LINGER", minimum=0.0, maximum=600.0),
         bind=_address(values, "BIND"),
         probe_bind=_address(values, "PROBE_BIND"),
-        workers=_int(values, "WORKERS", minimum=1),
-        threads=_optional_int(values, "THREADS", minimum=1),
-        max_requests=_int(values, "MAX_REQUESTS", minimum=0),
-        max_requests_jitter=_optional_int(values, "MAX_REQUESTS_JITTER", minimum=0),
-        max_rss_mb=_int(values, "MAX_RSS_MB", minimum=0),
-        max_vram_mb=_int(values, "MAX_VRAM_MB", minimum=0),
-        recycle_timeout=_positive(values, "RECYCLE_TIMEOUT"),
+        workers=_int(values, "WORKERS", minimum=1, maximum=256),
+        threads=_optional_int(values, "THREADS", minimum=1, maximum=10_000),
+        max_requests=_int(values, "MAX_REQUESTS", minimum=0, maximum=10**9),
+        max_requests_jitter=_optional_int(values, "MAX_REQUESTS_JITTER", minimum=0, maximum=10**9),
+        max_rss_mb=_int(values, "MAX_RSS_MB", minimum=0, maximum=1024**2),
+        max_vram_mb=_int(values, "MAX_VRAM_MB", minimum=0, maximum=1024**2),
+        recycle_timeout=_positive(values, "RECYCLE_TIMEOUT", maximum=24 * HOUR),
         termination_log=_choice_str(values, "TERMINATION_LOG"),
     )
 
@@ -228,24 +229,27 @@ def _name(key: str) -> str:
     return f"{ENV_PREFIX}_{key}"
 
 
-def _int(values: Mapping[str, Any], key: str, *, minimum: int) -> int:
+def _int(values: Mapping[str, Any], key: str, *, minimum: int, maximum: int) -> int:
     value = values.get(key)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 40:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{_name(key)} = {value!r}, must be an integer")
+        raise ConfigError(f"{_name(key)} = {_short(value)}, must be an integer")
     if value < minimum:
-        raise ConfigError(f"{_name(key)} = {value}, must be at least {minimum}")
+        raise ConfigError(f"{_name(key)} = {_short(value)}, must be at least {minimum}")
+    if value > maximum:
+        raise ConfigError(f"{_name(key)} = {_short(value)}, must be at most {maximum}")
     return value
 
 
-def _optional_int(values: Mapping[str, Any], key: str, *, minimum: int) -> int | None:
+def _optional_int(values: Mapping[str, Any], key: str, *, minimum: int,
+                  maximum: int) -> int | None:
     if values.get(key) in (None, ""):
         return None
-    return _int(values, key, minimum=minimum)
+    return _int(values, key, minimum=minimum, maximum=maximum)
 
 
-def _number(values: Mapping[str, Any], key: str, *, minimum: float) -> float:
+def _number(values: Mapping[str, Any], key: str, *, minimum: float, maximum: float) -> float:
     value = values.get(key)
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
@@ -257,12 +261,14 @@ def _number(values: Mapping[str, Any], key: str, *, minimum: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(number):
         raise ConfigError(f"{_name(key)} = {_short(value)}, must be a number")
     if number < minimum:
-        raise ConfigError(f"{_name(key)} = {value}, must be at least {minimum}")
+        raise ConfigError(f"{_name(key)} = {_short(value)}, must be at least {minimum}")
+    if number > maximum:
+        raise ConfigError(f"{_name(key)} = {_short(value)}, must be at most {maximum:g}")
     return number
 
 
-def _positive(values: Mapping[str, Any], key: str) -> float:
-    number = _number(values, key, minimum=0.0)
+def _positive(values: Mapping[str, Any], key: str, *, maximum: float) -> float:
+    number = _number(values, key, minimum=0.0, maximum=maximum)
     if number <= 0:
         raise ConfigError(f"{_name(key)} = {values.get(key)}, must be greater than 0")
     return number
