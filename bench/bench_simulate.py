@@ -39,7 +39,7 @@ from elastic_tts.simulator.compare import (
 from elastic_tts.simulator.defaults import default_spec
 from elastic_tts.simulator.engine import simulate
 from elastic_tts.simulator.policies import ElasticTTS
-from elastic_tts.simulator.report import comparison_rows, summaries, verdict
+from elastic_tts.simulator.report import comparison_rows, equal_slo_line, summaries
 from elastic_tts.simulator.trace import Trace, builtin_day, scale
 from elastic_tts.simulator.tracefile import load_trace_file
 
@@ -144,7 +144,7 @@ def sensitivity(trace: Trace, spec: TTSServiceSpec) -> list[str]:
                          worker=WorkerModel(retry_hint=False))
     lines = [f"-- sensitivity, seed {SEEDS[0]}: clients that read only Retry-After"]
     lines += ["   " + row for row in comparison_rows(comparison)]
-    lines.append("   " + verdict(summaries(comparison)))
+    lines.append("   " + equal_slo_line(summaries(comparison)))
     return lines
 
 
@@ -168,7 +168,7 @@ def run_trace(label: str, trace: Trace, kind: str) -> tuple[list[str], float, li
                      f"{len(comparison.spot.waves)} wave(s); compared in "
                      f"{comparison.elapsed:.1f} s")
         lines += ["   " + row for row in comparison_rows(comparison)]
-        lines.append("   " + verdict(summaries(comparison)))
+        lines.append("   " + equal_slo_line(summaries(comparison)))
         tuned = tune_baselines(comparison)
         lines += tuned_rows(comparison, tuned)
         # The same engine with the spot appetite of keda-spot and Karpenter: all spot.

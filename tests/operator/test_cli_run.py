@@ -8,9 +8,14 @@ from elastic_tts.cli import main
 
 
 @pytest.mark.parametrize(("argv", "needle"), [
-    (["run", "--rate-windows", "fast"], "--rate-windows must be two PromQL durations"),
-    (["run", "--burst-window", "1m30"], "--burst-window must be a PromQL duration"),
-    (["run", "--metrics-port", "70000"], "--metrics-port must be 1-65535"),
+    (["run", "--rate-windows", "fast"], "argument --rate-windows: must be two PromQL"),
+    (["run", "--rate-windows", "1m,99999h"], "of at most 24h"),
+    (["run", "--rate-windows", "1m,٥m"], "argument --rate-windows: must be two PromQL"),
+    (["run", "--burst-window", "1m30"], "argument --burst-window: must be a PromQL duration"),
+    (["run", "--metrics-port", "70000"], "argument --metrics-port: must be 1-65535"),
+    (["run", "--priority", "9" * 5000], "argument --priority: must be 'auto' or an integer"),
+    (["run", "--priority", "1e9"], "argument --priority: must be 'auto' or an integer"),
+    (["run", "--standalon"], "unknown flag --standalon (did you mean --standalone?)"),
     (["run", "--namespace", "a", "--all-namespaces"], "not allowed with argument"),
 ])
 def test_bad_run_flags_exit_2_with_one_line(capsys: pytest.CaptureFixture[str],

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from elastic_tts.cli import main
+from elastic_tts.commands.specfile import load_spec_file
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL = ROOT / "manifests" / "examples" / "full.yaml"
@@ -41,7 +44,7 @@ def test_json_is_one_object_with_every_policy_and_both_bounds(capsys, small_trac
                        "--plot", str(tmp_path / "t.png"))
     assert code == 0
     result = json.loads(out)
-    assert {"trace", "policies", "bounds", "verdict"} <= set(result)
+    assert {"trace", "policies", "bounds", "at_equal_slo", "verdict"} <= set(result)
     assert set(result["policies"]) == POLICIES
     for name, figures in result["policies"].items():
         assert figures is not None, name
@@ -53,11 +56,35 @@ def test_json_is_one_object_with_every_policy_and_both_bounds(capsys, small_trac
     if oracle is not None:
         assert set(oracle) == {"cost", "slo_attainment", "bucket_seconds", "utilization"}
         assert oracle["slo_attainment"] >= result["policies"]["elastic-tts"]["slo_attainment"]
-    assert result["verdict"].startswith("verdict: ")
+    assert result["at_equal_slo"].startswith("at equal SLO: ")
     assert "runs" not in result  # one seed
     assert result["trace"]["requests"] == 1200
     assert result["trace"]["dispatch"] == "route"  # the default pools enable routing
     assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    verdict = result["verdict"]
+    assert verdict["slo_target"] == 0.99
+    meeting = {name: figures["cost"] for name, figures in result["policies"].items()
+               if figures and name != "oracle" and figures["slo_attainment"] >= 0.99}
+    assert verdict["policy"] == min(meeting, key=meeting.__getitem__)
+    hours = result["trace"]["seconds"] / 3600
+    assert verdict["monthly_cost"] == pytest.approx(meeting[verdict["policy"]] * 730 / hours,
+                                                    abs=0.01)
+
+
+def test_the_table_ends_with_the_verdict_and_the_written_spec_is_what_ran(
+        capsys, small_trace, tmp_path):
+    written = tmp_path / "specs" / "mine.yaml"
+    code, out, _ = run(capsys, "simulate", "--spec", str(FULL), "--trace", str(small_trace),
+                       "--no-plot", "--write-spec", str(written))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[-2].startswith("verdict   ")
+    assert " a month at this traffic (730 h; the trace is 0.167 h)" in lines[-2]
+    assert lines[-1] == f"spec      {written} (kubectl apply -f {written})"
+    text = written.read_text(encoding="utf-8")
+    assert text.splitlines()[1] == "# " + lines[-2].split(None, 1)[1]
+    assert load_spec_file(written) == load_spec_file(FULL)
+    assert yaml.safe_load(text)["metadata"] == {"name": "my-tts"}
 
 
 def test_seeds_add_runs_and_a_summary(capsys, small_trace):
@@ -83,7 +110,7 @@ def test_table_names_the_dispatch_the_bounds_and_the_verdict(capsys, small_trace
     assert "dispatch  plain Service: a random endpoint per connection" in out
     assert "elastic-tts, HTTPRoute" in out  # the other dispatch, for comparison
     assert "work floor" in out and "÷ oracle" in out and "÷ floor" in out
-    assert "\nverdict: " in out
+    assert "\nat equal SLO: " in out and "\nverdict   " in out
     assert f"timeline  {plot}" in out
     assert plot.exists()
     assert err == ""  # no progress bar when stderr is not a terminal
@@ -118,6 +145,9 @@ def test_cpu_only_is_left_out_when_it_cannot_meet_the_slo(capsys, small_trace, t
         (["--trace", "/nonexistent.csv"], "/nonexistent.csv: no such file"),
         (["--spec", "/nonexistent.yaml"], "/nonexistent.yaml: no such file"),
         (["--plot", "/proc/forbidden/x.png"], "--plot /proc/forbidden/x.png: cannot write"),
+        (["--write-spec", "/proc/forbidden/x.yaml"], "--write-spec /proc/forbidden/x.yaml: "
+         "cannot write"),
+        (["--write-spec", "/tmp"], "--write-spec /tmp: is a directory, not a file"),
     ],
 )
 def test_bad_files_exit_2_with_one_line(capsys, small_trace, argv, message):
@@ -135,13 +165,20 @@ def test_bad_files_exit_2_with_one_line(capsys, small_trace, argv, message):
         (["--scale", "0"], "--scale must be greater than 0"),
         (["--scale", "x"], "--scale must be a number"),
         (["--speedup", "-2"], "--speedup must not be negative"),
-        (["--seed", "1.5"], "--seed must be a whole number"),
+        (["--seed", "1.5"], "argument --seed: must be a whole number"),
+        (["--seed", "9" * 40], "argument --seed: must be a whole number"),
+        (["--scale", "1e9"], "--scale must be at most 1000"),
+        (["--speedup", "1e300"], "--speedup must be at most 10000"),
+        (["--spot-shortage-minutes", "inf"], "--spot-shortage-minutes must be a finite"),
+        (["--slo-target", "1.5"], "argument --slo-target: must be at most 1"),
+        (["--slo-target", "0"], "argument --slo-target: must be greater than 0"),
         (["--dispatch", "random"], "invalid choice: 'random'"),
-        (["--seeds", "1,,2"], "--seeds must be seeds separated by commas"),
-        (["--seeds", "1,1"], "--seeds repeats a seed"),
-        (["--seeds", "1,x"], "--seeds must be whole numbers"),
-        (["--spot-wave-fraction", "2"], "--spot-wave-fraction must be between 0 and 1"),
-        (["--worker-max-queue", "0"], "--worker-max-queue must be a whole number of at least 1"),
+        (["--seeds", "1,,2"], "argument --seeds: must be a whole number"),
+        (["--seeds", "1,1"], "argument --seeds: repeats a seed"),
+        (["--seeds", "1,x"], "argument --seeds: must be a whole number"),
+        (["--seeds", ",".join(map(str, range(40)))], "argument --seeds: must be at most 32"),
+        (["--spot-wave-fraction", "2"], "--spot-wave-fraction must be at most 1"),
+        (["--worker-max-queue", "0"], "argument --worker-max-queue: must be from 1 to 4096"),
         (["--clients", "patient"], "invalid choice: 'patient'"),
         (["--spot-notice", "nan"], "--spot-notice must be a finite number"),
     ],
@@ -151,6 +188,17 @@ def test_bad_flags_exit_2_naming_the_flag(capsys, argv, message):
         main(["simulate", *argv])
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_output_paths_are_checked_before_the_work(capsys, tmp_path):
+    """The built-in day takes seconds to simulate; a bad --plot is reported at once, and
+    nothing is left behind by the check."""
+    started = time.monotonic()
+    code, out, err = run(capsys, "simulate", "--write-spec", str(tmp_path / "ok.yaml"),
+                         "--plot", "/proc/forbidden/x.png")
+    assert (code, out) == (2, "")
+    assert time.monotonic() - started < 3.0, err
+    assert not (tmp_path / "ok.yaml").exists()
 
 
 def test_a_malformed_trace_never_shows_a_traceback(tmp_path):

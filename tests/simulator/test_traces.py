@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,8 @@ import pytest
 from elastic_tts.simulator.trace import (
     BUILTIN_PEAK_RPS,
     BUILTIN_PEAK_TO_TROUGH,
+    MAX_REQUESTS,
+    MAX_SPAN_SECONDS,
     TraceError,
     builtin_day,
     builtin_rate,
@@ -39,6 +44,10 @@ def write(tmp_path: Path, text: str, name: str = "trace.csv") -> Path:
          "2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,900\n",
          [0.0, 4.314579], [44, 500]),
         ("blank lines skipped", "timestamp,characters\n\n0,5\n\n", [0.0], [5]),
+        ("a UTF-8 byte-order mark", "\ufefftimestamp,characters\n0,5\n", [0.0], [5]),
+        ("a 31-day span, the longest", f"0,5\n{MAX_SPAN_SECONDS:.0f},6\n",
+         [0.0, MAX_SPAN_SECONDS], [5, 6]),
+        ("a huge count is capped", "0,99999999999999999999999\n", [0.0], [500]),
     ],
 )
 def test_trace_files_parse(tmp_path, label, text, times, chars):
@@ -72,6 +81,25 @@ def test_timestamps_anchor_the_schedule_clock(tmp_path):
         ("timestamp,characters\n0,5\n2026-11-23T00:00:00,5\n", "timestamps mix"),
         ("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,1,x\n",
          "trace.csv:2: GeneratedTokens must be a whole number"),
+        # issue 13: spans and timestamps the simulator cannot replay, refused at their row
+        ("0,5\n1,5\n10000000,5\n", "trace.csv:3: the trace spans more than 31 days "
+         "(this row is 116 days from another)"),
+        ("0,5\n999999999,5\n", "trace.csv:2: the trace spans more than 31 days"),
+        ("timestamp,characters\n1e15,5\n", "trace.csv:2: timestamp 1e15 is after 2200-01-01"),
+        ("timestamp,characters\n1700000000,5\n1e15,5\n", "trace.csv:3: timestamp 1e15 is "
+         "after"),
+        ("timestamp,characters\n0001-01-01T00:00:00,5\n", "trace.csv:2: timestamp "
+         "0001-01-01T00:00:00 is outside 1970-01-02 to 2200-01-01"),
+        ("timestamp,characters\n9999-12-31T23:59:59,5\n", "trace.csv:2: timestamp "
+         "9999-12-31T23:59:59 is outside"),
+        ("timestamp,characters\n9999-12-31T23:59:59-23:59,5\n", "is outside"),
+        ("timestamp,characters\n2026-11-23T00:00:00,5\n2026-12-30T00:00:00,5\n",
+         "trace.csv:3: the trace spans more than 31 days (this row is 37 days from another)"),
+        ("timestamp,characters\n0,5\n1," + "9" * 5000 + "\n", "trace.csv:3: a line longer "
+         "than 4096 characters"),
+        ("timestamp,characters\n" + "x" * 100_000, "trace.csv:2: a line longer than 4096"),
+        ("timestamp,characters\nnan,5\n", "timestamp must be a finite number >= 0"),
+        ("timestamp,characters\ninf,5\n", "timestamp must be a finite number >= 0"),
     ],
 )
 def test_malformed_files_name_the_line_and_the_problem(tmp_path, text, message):
@@ -104,6 +132,24 @@ def test_scale_multiplies_the_rate_per_minute(factor):
         assert np.unique(scaled.times).size == scaled.requests  # no two at the same instant
 
 
+def test_scale_and_speedup_refuse_what_cannot_be_replayed():
+    trace = steady_trace(1.0, 100)
+    with pytest.raises(TraceError, match=re.escape(
+            f"--scale 1e+09 makes about 100,000,000,000 requests, more than the "
+            f"{MAX_REQUESTS:,}")):
+        scale(trace, 1e9)
+    with pytest.raises(TraceError, match="--speedup 1e-06 stretches the trace to 1,146 days, "
+                       "more than the 31 days"):
+        speedup(trace, 1e-6)
+
+
+def test_a_long_three_row_trace_costs_no_more_memory_than_a_short_one(tmp_path):
+    """Memory follows the rows, never the span: a month-long sparse trace is three rows."""
+    sparse = load_trace_file(write(tmp_path, f"0,5\n1,5\n{MAX_SPAN_SECONDS - 1:.0f},5\n"))
+    assert sparse.requests == 3
+    assert sparse.times.nbytes + sparse.chars.nbytes == 3 * 16
+
+
 def test_speedup_compresses_time():
     trace = steady_trace(1.0, 100)
     fast = speedup(trace, 4.0)
@@ -123,3 +169,31 @@ def test_builtin_day_is_deterministic_and_has_the_documented_shape():
     assert int(np.argmin(hourly)) in (3, 4)
     assert np.median(day.chars) == pytest.approx(129, abs=5)
     assert day.chars.max() <= 500
+
+
+READ_AND_MEASURE = """
+import resource, sys
+import numpy
+from elastic_tts.simulator.tracefile import load_trace_file
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+trace = load_trace_file(sys.argv[1])
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(trace.requests, (after - before) * 1024)
+"""
+
+
+def test_reading_memory_follows_the_rows(tmp_path):
+    """Half a million rows add well under 64 bytes each to the peak RSS (the list-of-rows reader
+    took 386); the figure for ten million is bench/bench_trace_read.py's."""
+    rows = 500_000
+    path = tmp_path / "rows.csv"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("timestamp,characters\n")
+        for start in range(0, rows, 100_000):
+            out.write("".join(f"{i * 0.0864:.4f},{80 + i % 300}\n"
+                              for i in range(start, start + 100_000)))
+    done = subprocess.run([sys.executable, "-c", READ_AND_MEASURE, str(path)],
+                          capture_output=True, text=True, timeout=120, check=True)
+    requests, grown = (int(word) for word in done.stdout.split())
+    assert requests == rows
+    assert grown / rows < 64, f"{grown / rows:.0f} bytes a row"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib.metadata
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from elastic_tts.cli import main
+import elastic_tts
+from elastic_tts.cli import build_parser, main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "examples"
 FULL = str(EXAMPLES / "full.yaml")
@@ -63,10 +67,11 @@ def test_metric_flag_overrides_the_spec(capsys: pytest.CaptureFixture[str]) -> N
 @pytest.mark.parametrize(
     ("label", "argv", "needle"),
     [
-        ("negative load", ["--load", "-5"], "--load must not be negative"),
-        ("non-numeric load", ["--load", "lots"], "--load must be a number"),
-        ("infinite load", ["--load", "inf"], "--load must be a finite number"),
-        ("bad time", ["--load", "5", "--at", "tomorrow"], "--at must be an ISO-8601 time"),
+        ("negative load", ["--load", "-5"], "argument --load: must not be negative"),
+        ("non-numeric load", ["--load", "lots"], "argument --load: must be a number"),
+        ("infinite load", ["--load", "inf"], "argument --load: must be a finite number"),
+        ("bad time", ["--load", "5", "--at", "tomorrow"],
+         "argument --at: must be an ISO-8601 time"),
         ("bad metric", ["--load", "5", "--metric", "bytes"], "--metric"),
     ],
 )
@@ -123,3 +128,70 @@ def test_console_script_is_installed() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["mode"] in {"peak", "off-peak", "shutdown"}
+
+
+def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    installed = importlib.metadata.version("elastic-tts")
+    assert installed == elastic_tts.__version__  # the two statements of it cannot drift
+    assert out.startswith(f"elastic-tts {installed} (TTSService elastictts.io/v1alpha1, "
+                          "Python 3.")
+
+
+def _example_commands(help_text: str) -> list[list[str]]:
+    """The examples of a help, each as argv; continued lines joined, comments dropped."""
+    block = help_text.split("examples:\n", 1)[1].replace("\\\n", " ")
+    return [shlex.split(line, comments=True) for line in block.splitlines() if line.strip()]
+
+
+def test_every_help_ends_with_examples_that_parse(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    helps = {"elastic-tts": parser.format_help()} | {
+        name: sub.format_help() for name, sub in commands.choices.items()}
+    assert set(helps) == {"elastic-tts", "explain", "simulate", "calibrate", "status", "run"}
+    for name, text in helps.items():
+        assert "\nexamples:\n" in text, f"{name} --help has no examples"
+        examples = _example_commands(text)
+        assert examples, name
+        for argv in examples:
+            assert argv[0] == "elastic-tts"
+            if "COMMAND" in argv:
+                continue
+            build_parser().parse_args(argv[1:])  # exits 2 on an example that is wrong
+            assert capsys.readouterr().err == ""
+
+
+MISTYPED = [
+    ("misspelt subcommand flag (issue)", ["simulate", "--seeed", "3"],
+     "usage: elastic-tts simulate", "unknown flag --seeed (did you mean --seed"),
+    ("misspelt required flag (issue)", ["explain", "--spec", "x.yaml", "--laod", "100"],
+     "usage: elastic-tts explain", "unknown flag --laod (did you mean --load?)"),
+    ("misspelt command", ["simulat"], "usage: elastic-tts [-h]",
+     "unknown command 'simulat' (did you mean simulate?)"),
+    ("misspelt top-level flag", ["--verison"], "usage: elastic-tts [-h]",
+     "unknown flag --verison (did you mean --version?)"),
+    ("no close name", ["status", "--colour"], "usage: elastic-tts status",
+     "unknown flag --colour\n"),
+    ("flag=value form", ["explain", "--lod=3"], "usage: elastic-tts explain",
+     "unknown flag --lod (did you mean --load?)"),
+    ("no abbreviations", ["explain", "--spec", "x", "--lo", "3"], "usage: elastic-tts explain",
+     "unknown flag --lo"),
+]
+
+
+@pytest.mark.parametrize(("label", "argv", "usage", "message"), MISTYPED,
+                         ids=[row[0] for row in MISTYPED])
+def test_mistakes_are_reported_at_the_subcommand_with_did_you_mean(
+        capsys: pytest.CaptureFixture[str], label: str, argv: list[str], usage: str,
+        message: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.startswith(usage), err
+    assert message in err
+    assert "required" not in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ from elastic_tts.commands.specfile import load_spec_file
 from elastic_tts.policy import SpecError, load_spec, parse_spec
 from tests.unit.specs import CPU, GPU, SPOT, three_pools
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "manifests" / "examples").glob("*.yaml"))
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "manifests" / "examples").glob("*.yaml"))
 
 
 def test_defaults_are_applied() -> None:
@@ -170,9 +172,14 @@ def test_yaml_that_is_not_a_mapping() -> None:
         load_spec("pools: {unclosed\n", "x.yaml")
 
 
-def test_wrong_kind() -> None:
-    with pytest.raises(SpecError, match="kind: expected TTSService, got 'Deployment'"):
+def test_wrong_kind_and_api_version() -> None:
+    with pytest.raises(SpecError, match="not a TTSService: kind is 'Deployment'"):
         parse_spec({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {}})
+    wanted = "apiVersion: expected elastictts.io/v1alpha1, got 'elastictts.io/v1'"
+    with pytest.raises(SpecError, match=re.escape(wanted)):
+        parse_spec({"apiVersion": "elastictts.io/v1", "kind": "TTSService", "spec": {}})
+    with pytest.raises(SpecError, match=r"^spec: is required$"):
+        parse_spec({"apiVersion": "elastictts.io/v1alpha1", "kind": "TTSService"})
 
 
 def test_file_errors(tmp_path: Path) -> None:
@@ -236,23 +243,61 @@ def test_hostile_yaml_gets_one_line_naming_the_field(label: str, text: str,
     assert all("\n" not in p and len(p) < 300 for p in error.value.problems)
 
 
-def test_not_a_ttsservice_is_one_line() -> None:
-    with pytest.raises(SpecError) as error:
-        parse_spec({"replicaCount": 1, "image": {"repository": "x"}, "rbac": {"create": True}})
-    # "image" is a spec field, so this one is judged field by field...
-    assert any("spec.image: must be a string" in p for p in error.value.problems)
-    with pytest.raises(SpecError) as error:
-        parse_spec({"replicaCount": 1, "rbac": {"create": True}, "watch": {}})
-    # ...and this one, with no field of a TTSService, is told so once.
-    assert len(error.value.problems) == 1
-    assert error.value.problems[0].startswith("spec: not a TTSService spec")
+# Documents a user may hand over by mistake: each is told so in one line.
+NOT_A_TTSSERVICE = [
+    ("the chart's values", ROOT / "charts" / "elastic-tts" / "values.yaml",
+     "values.yaml: not a TTSService spec: it has no kind: TTSService and no pools, and "
+     "fields no TTSService has (global, nameOverride, fullnameOverride, imagePullSecrets, "
+     "replicaCount and "),
+    ("the chart's Chart.yaml", ROOT / "charts" / "elastic-tts" / "Chart.yaml",
+     "Chart.yaml: not a TTSService: it has apiVersion 'v2' and no kind"),
+    ("the install bundle", ROOT / "manifests" / "install.yaml",
+     "install.yaml: none of its 7 YAML documents is a TTSService; give a file with one"),
+]
 
 
-def test_spec_files_with_a_bom_or_too_large(tmp_path: Path) -> None:
-    bom = tmp_path / "bom.yaml"
-    bom.write_bytes(b"\xef\xbb\xbf" + (_CPU_YAML % "").encode())
-    assert load_spec_file(bom).pools["cpu"].throughput == 20
-    huge = tmp_path / "huge.yaml"
-    huge.write_text("# " + "x" * (5 * 1024 * 1024))
-    with pytest.raises(SpecError, match="larger than 4 MiB"):
-        load_spec_file(huge)
+@pytest.mark.parametrize(("label", "path", "problem"), NOT_A_TTSSERVICE,
+                         ids=[row[0] for row in NOT_A_TTSSERVICE])
+def test_a_document_that_is_not_a_ttsservice_is_told_so_in_one_line(
+        label: str, path: Path, problem: str) -> None:
+    with pytest.raises(SpecError) as error:
+        load_spec_file(path)
+    assert len(error.value.problems) == 1, error.value.problems
+    assert problem in error.value.problems[0]
+
+
+def test_a_bare_spec_with_a_stray_field_is_judged_field_by_field() -> None:
+    with pytest.raises(SpecError) as error:
+        parse_spec({**three_pools(), "replicaCount": 1})
+    assert error.value.problems == [
+        "spec.replicaCount: unknown field (allowed: emotions, engine, image, model, paused, "
+        "pools, routing, scaling, schedule, voices)"]
+
+
+def test_a_bundle_with_one_ttsservice_is_read() -> None:
+    bundle = (ROOT / "manifests" / "install.yaml").read_text() + "\n---\n" + (
+        ROOT / "manifests" / "examples" / "minimal.yaml").read_text()
+    assert load_spec(bundle, "bundle.yaml") == load_spec_file(
+        ROOT / "manifests" / "examples" / "minimal.yaml")
+    two = (ROOT / "manifests" / "examples" / "minimal.yaml").read_text()
+    with pytest.raises(SpecError, match="2 of its 2 YAML documents are TTSServices"):
+        load_spec(two + "\n---\n" + two, "two.yaml")
+
+
+def test_duplicate_keys_are_refused_not_silently_dropped() -> None:
+    with pytest.raises(SpecError, match="line 3: duplicate key 'throughput'"):
+        load_spec("pools:\n  cpu: {accelerator: cpu, costPerHour: 0.1, throughput: 20,\n"
+                  "        throughput: 30}\n", "x.yaml")
+
+
+def test_exponent_numbers_are_numbers_as_the_api_server_reads_them() -> None:
+    spec = load_spec(_CPU_YAML % ", coldStartSeconds: 1e2", "x.yaml")
+    assert spec.pools["cpu"].cold_start_seconds == 100.0
+    with pytest.raises(SpecError, match="coldStartSeconds: must be at most 3600, got 1e\\+30"):
+        load_spec(_CPU_YAML % ", coldStartSeconds: 1e30", "x.yaml")
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    (tmp_path / "empty.yaml").write_text("# nothing\n")
+    with pytest.raises(SpecError, match=r"empty\.yaml: is empty"):
+        load_spec_file(tmp_path / "empty.yaml")

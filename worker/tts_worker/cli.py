@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 
-from tts_worker.config import ConfigError, load_settings
+from tts_worker.config import SETTINGS, ConfigError, load_settings
 
 GUNICORN_CONFIG = "python:tts_worker.gunicorn_conf"
 APP = "tts_worker:create_app()"
@@ -29,7 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="elastic-tts-worker",
                                      description="The elastic-tts text-to-speech worker.")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the HTTP API and web UI under gunicorn")
+    serve = commands.add_parser("serve", help="serve the HTTP API and web UI under gunicorn",
+                                description="Serve the HTTP API and the web UI under "
+                                "gunicorn.\nEvery setting is a TTS_* environment variable "
+                                "(listed below); the flags set the ones they name.",
+                                epilog=settings_help(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--host", default=None, help="address to bind (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8080)")
     serve.add_argument("--probe-port", type=int, default=None,
@@ -46,6 +52,25 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=None,
                        help="gunicorn worker processes (TTS_WORKERS, default 1)")
     return parser
+
+
+def settings_help(width: int = 100) -> str:
+    """The epilog of `serve --help`: every setting of the table in tts_worker.config, with
+    its variable and default, then examples."""
+    lines = ["settings (environment variables; a flag above wins over the one it sets):"]
+    for setting in SETTINGS:
+        default = "" if setting.default is None and "unset" in setting.doc else \
+            f" (default {'unset' if setting.default is None else setting.default})"
+        lines += textwrap.wrap(f"{setting.env:<26} {setting.doc}{default}",
+                               width, initial_indent="  ", subsequent_indent=" " * 29)
+    return "\n".join([
+        *lines, "",
+        "examples:",
+        "  elastic-tts-worker serve --engine espeak --port 8080",
+        "  elastic-tts-worker serve --engine modelscope --model-dir /models/sambert "
+        "--device cuda",
+        "  TTS_MAX_CONCURRENCY=2 TTS_LATENCY_SLO_SECONDS=2 elastic-tts-worker serve",
+    ])
 
 
 def flag_environment(args: argparse.Namespace) -> dict[str, str]:

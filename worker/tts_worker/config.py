@@ -17,52 +17,69 @@ from flask import Config
 
 ENV_PREFIX = "TTS"
 
-# Keys as Flask stores them (the environment variable without its `TTS_` prefix).
-DEFAULTS: dict[str, Any] = {
-    "ENGINE": "espeak",
-    "MODEL": None,
-    "MODEL_ROOT": "/opt/models",
-    "MODEL_DIR": None,
-    "MODEL_WORKDIR": None,
-    "DEVICE": "auto",
-    "FP16": "auto",
-    "MAX_BATCH": None,
-    "BATCH_WINDOW_MS": 5.0,
-    "CHUNK_CHARS": 120,
-    "EMOTIONS": None,
-    "VOICES": None,
-    "ENGINE_TIMEOUT": 120.0,
-    "ESPEAK_BIN": "espeak-ng",
-    "MAX_CHARS": 500,
-    "MAX_BODY_BYTES": 16384,
-    "MAX_CONCURRENCY": 4,
-    "MAX_QUEUE": 32,
-    "THROUGHPUT": 100.0,
-    "LATENCY_SLO_SECONDS": 5.0,
-    "MAX_WAIT": None,
-    "RETRY_AFTER": 1,
-    "RETRY_BASE_MS": 100,
-    "HEADER_TIMEOUT": 5.0,
-    "BODY_TIMEOUT": 10.0,
-    "CACHE_ENTRIES": 256,
-    "CACHE_BYTES": 64 * 1024 * 1024,
-    "SERVICE": "tts",
-    "POOL": "default",
-    "NAMESPACE": "default",
-    "DRAIN_TIMEOUT": 25.0,
-    "DRAIN_LINGER": 1.0,
-    "BIND": "0.0.0.0:8080",
-    "PROBE_BIND": "0.0.0.0:8081",
-    "WORKERS": 1,
-    "THREADS": None,
-    "MAX_REQUESTS": 0,
-    "MAX_REQUESTS_JITTER": None,
-    "MAX_RSS_MB": 0,
-    "MAX_VRAM_MB": 0,
-    "RECYCLE_TIMEOUT": 300.0,
-    "TERMINATION_LOG": "/dev/termination-log",
-}
 
+@dataclass(frozen=True)
+class Setting:
+    """One row of the settings table: `serve --help`, the docs and the defaults all come
+    from it."""
+
+    key: str  # as Flask stores it: the environment variable without its `TTS_` prefix
+    default: Any
+    doc: str
+
+    @property
+    def env(self) -> str:
+        return f"{ENV_PREFIX}_{self.key}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("ENGINE", "espeak", "a registered engine name (espeak, modelscope)"),
+    Setting("MODEL", None, "what the engine loads: a local path or an id in MODEL_ROOT"),
+    Setting("MODEL_ROOT", "/opt/models", "where images bake models, as <root>/<org>/<name>"),
+    Setting("MODEL_DIR", None, "local ModelScope model directory (modelscope engine)"),
+    Setting("MODEL_WORKDIR", None, "where a read-only model dir is copied"),
+    Setting("DEVICE", "auto", "auto | cpu | cuda"),
+    Setting("FP16", "auto", "auto | on | off (CUDA only)"),
+    Setting("MAX_BATCH", None, "micro-batch size; unset = 8 on CUDA, 1 on CPU"),
+    Setting("BATCH_WINDOW_MS", 5.0, "how long a batch waits for company"),
+    Setting("CHUNK_CHARS", 120, "long text is split into chunks of at most this"),
+    Setting("EMOTIONS", None, "comma list; unset = the engine's own"),
+    Setting("VOICES", None, "comma list limiting the engine's voices"),
+    Setting("ENGINE_TIMEOUT", 120.0, "seconds one synthesis may take"),
+    Setting("ESPEAK_BIN", "espeak-ng", "the espeak-ng executable"),
+    Setting("MAX_CHARS", 500, "longest text accepted (413 beyond)"),
+    Setting("MAX_BODY_BYTES", 16384, "largest request body (413 beyond)"),
+    Setting("MAX_CONCURRENCY", 4, "synthesis slots per process"),
+    Setting("MAX_QUEUE", 32, "admitted requests that may wait for a slot"),
+    Setting("THROUGHPUT", 100.0, "chars/s the process serves, until it has measured"),
+    Setting("LATENCY_SLO_SECONDS", 5.0, "the SLO per 100 characters"),
+    Setting("MAX_WAIT", None, "seconds a request may wait plus take; unset = SLO"),
+    Setting("RETRY_AFTER", 1, "seconds, sent with 503 (429s compute theirs)"),
+    Setting("RETRY_BASE_MS", 100, "the retry-after-ms hint of a first attempt"),
+    Setting("HEADER_TIMEOUT", 5.0, "seconds a client has to send its headers"),
+    Setting("BODY_TIMEOUT", 10.0, "seconds a client has to send its body"),
+    Setting("CACHE_ENTRIES", 256, "LRU audio cache size per process (0 = off)"),
+    Setting("CACHE_BYTES", 64 * 1024 * 1024, "LRU audio cache budget per process"),
+    Setting("SERVICE", "tts", "`service` label on every metric"),
+    Setting("POOL", "default", "`pool` label on every metric"),
+    Setting("NAMESPACE", "default", "`namespace` label on every metric (downward API)"),
+    Setting("DRAIN_TIMEOUT", 25.0, "most seconds SIGTERM waits for in-flight work"),
+    Setting("DRAIN_LINGER", 1.0, "seconds to keep answering 503 once idle"),
+    Setting("BIND", "0.0.0.0:8080", "the API's address"),
+    Setting("PROBE_BIND", "0.0.0.0:8081", "/healthz, /readyz and /metrics, on their own listener"),
+    Setting("WORKERS", 1, "gunicorn worker processes"),
+    Setting("THREADS", None, "threads per worker; unset = slots + queue + 4"),
+    Setting("MAX_REQUESTS", 0, "replace a process after about this many (0 = never)"),
+    Setting("MAX_REQUESTS_JITTER", None, "up to this many more; unset = 10 %"),
+    Setting("MAX_RSS_MB", 0, "replace a process whose RSS passes this (0 = never)"),
+    Setting("MAX_VRAM_MB", 0, "the same for CUDA memory reserved (0 = never)"),
+    Setting("RECYCLE_TIMEOUT", 300.0, "seconds a replacement has to become ready"),
+    Setting("TERMINATION_LOG", "/dev/termination-log",
+            "where an engine failure is written for kubelet"),
+)
+DEFAULTS: dict[str, Any] = {setting.key: setting.default for setting in SETTINGS}
+
+HOUR = 3600.0
 DEVICES = ("auto", "cpu", "cuda")
 FP16_MODES = ("auto", "on", "off")
 
@@ -73,50 +90,51 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the worker is configured with. Field docs name the environment variable."""
+    """Everything the worker is configured with: one field per row of SETTINGS, named as
+    its key in lower case."""
 
-    engine: str  # TTS_ENGINE: a registered engine name (espeak, modelscope)
-    model: str | None  # TTS_MODEL: what the engine loads: a local path or an id in MODEL_ROOT
-    model_root: str  # TTS_MODEL_ROOT: where images bake models, as <root>/<org>/<name>
-    model_dir: str | None  # TTS_MODEL_DIR: local ModelScope model directory (modelscope engine)
-    model_workdir: str | None  # TTS_MODEL_WORKDIR: where a read-only model dir is copied
-    device: str  # TTS_DEVICE: auto | cpu | cuda
-    fp16: str  # TTS_FP16: auto | on | off (CUDA only)
-    max_batch: int | None  # TTS_MAX_BATCH: micro-batch size; unset = 8 on CUDA, 1 on CPU
-    batch_window_ms: float  # TTS_BATCH_WINDOW_MS: how long a batch waits for company
-    chunk_chars: int  # TTS_CHUNK_CHARS: long text is split into chunks of at most this
-    emotions: tuple[str, ...] | None  # TTS_EMOTIONS: comma list; unset = the engine's own
-    voices: tuple[str, ...] | None  # TTS_VOICES: comma list limiting the engine's voices
-    engine_timeout: float  # TTS_ENGINE_TIMEOUT: seconds one synthesis may take
-    espeak_bin: str  # TTS_ESPEAK_BIN: the espeak-ng executable
-    max_chars: int  # TTS_MAX_CHARS: longest text accepted (413 beyond)
-    max_body_bytes: int  # TTS_MAX_BODY_BYTES: largest request body (413 beyond)
-    max_concurrency: int  # TTS_MAX_CONCURRENCY: synthesis slots per process
-    max_queue: int  # TTS_MAX_QUEUE: admitted requests that may wait for a slot
-    throughput: float  # TTS_THROUGHPUT: chars/s the process serves, until it has measured
-    latency_slo_seconds: float  # TTS_LATENCY_SLO_SECONDS: the SLO per 100 characters
-    max_wait: float | None  # TTS_MAX_WAIT: seconds a request may wait plus take; unset = SLO
-    retry_after: int  # TTS_RETRY_AFTER: seconds, sent with 503 (429s compute theirs)
-    retry_base_ms: int  # TTS_RETRY_BASE_MS: the retry-after-ms hint of a first attempt
-    header_timeout: float  # TTS_HEADER_TIMEOUT: seconds a client has to send its headers
-    body_timeout: float  # TTS_BODY_TIMEOUT: seconds a client has to send its body
-    cache_entries: int  # TTS_CACHE_ENTRIES: LRU audio cache size per process (0 = off)
-    cache_bytes: int  # TTS_CACHE_BYTES: LRU audio cache budget per process
-    service: str  # TTS_SERVICE: `service` label on every metric
-    pool: str  # TTS_POOL: `pool` label on every metric
-    namespace: str  # TTS_NAMESPACE: `namespace` label on every metric (downward API)
-    drain_timeout: float  # TTS_DRAIN_TIMEOUT: most seconds SIGTERM waits for in-flight work
-    drain_linger: float  # TTS_DRAIN_LINGER: seconds to keep answering 503 once idle
-    bind: str  # TTS_BIND: the API's address
-    probe_bind: str  # TTS_PROBE_BIND: /healthz, /readyz and /metrics, on their own listener
-    workers: int  # TTS_WORKERS: gunicorn worker processes
-    threads: int | None  # TTS_THREADS: threads per worker; unset = slots + queue + 4
-    max_requests: int  # TTS_MAX_REQUESTS: replace a process after about this many (0 = never)
-    max_requests_jitter: int | None  # TTS_MAX_REQUESTS_JITTER: up to this many more; unset = 10 %
-    max_rss_mb: int  # TTS_MAX_RSS_MB: replace a process whose RSS passes this (0 = never)
-    max_vram_mb: int  # TTS_MAX_VRAM_MB: the same for CUDA memory reserved (0 = never)
-    recycle_timeout: float  # TTS_RECYCLE_TIMEOUT: seconds a replacement has to become ready
-    termination_log: str  # TTS_TERMINATION_LOG: where an engine failure is written for kubelet
+    engine: str
+    model: str | None
+    model_root: str
+    model_dir: str | None
+    model_workdir: str | None
+    device: str
+    fp16: str
+    max_batch: int | None
+    batch_window_ms: float
+    chunk_chars: int
+    emotions: tuple[str, ...] | None
+    voices: tuple[str, ...] | None
+    engine_timeout: float
+    espeak_bin: str
+    max_chars: int
+    max_body_bytes: int
+    max_concurrency: int
+    max_queue: int
+    throughput: float
+    latency_slo_seconds: float
+    max_wait: float | None
+    retry_after: int
+    retry_base_ms: int
+    header_timeout: float
+    body_timeout: float
+    cache_entries: int
+    cache_bytes: int
+    service: str
+    pool: str
+    namespace: str
+    drain_timeout: float
+    drain_linger: float
+    bind: str
+    probe_bind: str
+    workers: int
+    threads: int | None
+    max_requests: int
+    max_requests_jitter: int | None
+    max_rss_mb: int
+    max_vram_mb: int
+    recycle_timeout: float
+    termination_log: str
 
     @property
     def server_threads(self) -> int:
@@ -171,41 +189,41 @@ def _settings(values: Mapping[str, Any]) -> Settings:
         model_workdir=_optional_str(values, "MODEL_WORKDIR"),
         device=_enum(values, "DEVICE", DEVICES),
         fp16=_enum(values, "FP16", FP16_MODES),
-        max_batch=_optional_int(values, "MAX_BATCH", minimum=1),
-        batch_window_ms=_number(values, "BATCH_WINDOW_MS", minimum=0.0),
-        chunk_chars=_int(values, "CHUNK_CHARS", minimum=8),
+        max_batch=_optional_int(values, "MAX_BATCH", minimum=1, maximum=256),
+        batch_window_ms=_number(values, "BATCH_WINDOW_MS", minimum=0.0, maximum=1000.0),
+        chunk_chars=_int(values, "CHUNK_CHARS", minimum=8, maximum=10_000),
         emotions=_optional_list(values, "EMOTIONS"),
         voices=_optional_list(values, "VOICES"),
-        engine_timeout=_number(values, "ENGINE_TIMEOUT", minimum=0.1),
+        engine_timeout=_number(values, "ENGINE_TIMEOUT", minimum=0.1, maximum=HOUR),
         espeak_bin=_choice_str(values, "ESPEAK_BIN"),
-        max_chars=_int(values, "MAX_CHARS", minimum=1),
-        max_body_bytes=_int(values, "MAX_BODY_BYTES", minimum=1024),
-        max_concurrency=_int(values, "MAX_CONCURRENCY", minimum=1),
-        max_queue=_int(values, "MAX_QUEUE", minimum=0),
-        throughput=_positive(values, "THROUGHPUT"),
-        latency_slo_seconds=_positive(values, "LATENCY_SLO_SECONDS"),
+        max_chars=_int(values, "MAX_CHARS", minimum=1, maximum=100_000),
+        max_body_bytes=_int(values, "MAX_BODY_BYTES", minimum=1024, maximum=16 * 1024 * 1024),
+        max_concurrency=_int(values, "MAX_CONCURRENCY", minimum=1, maximum=1024),
+        max_queue=_int(values, "MAX_QUEUE", minimum=0, maximum=4096),
+        throughput=_positive(values, "THROUGHPUT", maximum=1e6),
+        latency_slo_seconds=_positive(values, "LATENCY_SLO_SECONDS", maximum=HOUR),
         max_wait=None if values.get("MAX_WAIT") in (None, "")
-        else _positive(values, "MAX_WAIT"),
-        retry_after=_int(values, "RETRY_AFTER", minimum=1),
-        retry_base_ms=_int(values, "RETRY_BASE_MS", minimum=1),
-        header_timeout=_positive(values, "HEADER_TIMEOUT"),
-        body_timeout=_positive(values, "BODY_TIMEOUT"),
-        cache_entries=_int(values, "CACHE_ENTRIES", minimum=0),
-        cache_bytes=_int(values, "CACHE_BYTES", minimum=0),
+        else _positive(values, "MAX_WAIT", maximum=HOUR),
+        retry_after=_int(values, "RETRY_AFTER", minimum=1, maximum=3600),
+        retry_base_ms=_int(values, "RETRY_BASE_MS", minimum=1, maximum=60_000),
+        header_timeout=_positive(values, "HEADER_TIMEOUT", maximum=HOUR),
+        body_timeout=_positive(values, "BODY_TIMEOUT", maximum=HOUR),
+        cache_entries=_int(values, "CACHE_ENTRIES", minimum=0, maximum=1_000_000),
+        cache_bytes=_int(values, "CACHE_BYTES", minimum=0, maximum=64 * 1024**3),
         service=_label(values, "SERVICE"),
         pool=_label(values, "POOL"),
         namespace=_label(values, "NAMESPACE"),
-        drain_timeout=_number(values, "DRAIN_TIMEOUT", minimum=0.0),
-        drain_linger=_number(values, "DRAIN_LINGER", minimum=0.0),
+        drain_timeout=_number(values, "DRAIN_TIMEOUT", minimum=0.0, maximum=HOUR),
+        drain_linger=_number(values, "DRAIN_LINGER", minimum=0.0, maximum=600.0),
         bind=_address(values, "BIND"),
         probe_bind=_address(values, "PROBE_BIND"),
-        workers=_int(values, "WORKERS", minimum=1),
-        threads=_optional_int(values, "THREADS", minimum=1),
-        max_requests=_int(values, "MAX_REQUESTS", minimum=0),
-        max_requests_jitter=_optional_int(values, "MAX_REQUESTS_JITTER", minimum=0),
-        max_rss_mb=_int(values, "MAX_RSS_MB", minimum=0),
-        max_vram_mb=_int(values, "MAX_VRAM_MB", minimum=0),
-        recycle_timeout=_positive(values, "RECYCLE_TIMEOUT"),
+        workers=_int(values, "WORKERS", minimum=1, maximum=256),
+        threads=_optional_int(values, "THREADS", minimum=1, maximum=10_000),
+        max_requests=_int(values, "MAX_REQUESTS", minimum=0, maximum=10**9),
+        max_requests_jitter=_optional_int(values, "MAX_REQUESTS_JITTER", minimum=0, maximum=10**9),
+        max_rss_mb=_int(values, "MAX_RSS_MB", minimum=0, maximum=1024**2),
+        max_vram_mb=_int(values, "MAX_VRAM_MB", minimum=0, maximum=1024**2),
+        recycle_timeout=_positive(values, "RECYCLE_TIMEOUT", maximum=24 * HOUR),
         termination_log=_choice_str(values, "TERMINATION_LOG"),
     )
 
@@ -214,24 +232,27 @@ def _name(key: str) -> str:
     return f"{ENV_PREFIX}_{key}"
 
 
-def _int(values: Mapping[str, Any], key: str, *, minimum: int) -> int:
+def _int(values: Mapping[str, Any], key: str, *, minimum: int, maximum: int) -> int:
     value = values.get(key)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 40:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{_name(key)} = {value!r}, must be an integer")
+        raise ConfigError(f"{_name(key)} = {_short(value)}, must be an integer")
     if value < minimum:
-        raise ConfigError(f"{_name(key)} = {value}, must be at least {minimum}")
+        raise ConfigError(f"{_name(key)} = {_short(value)}, must be at least {minimum}")
+    if value > maximum:
+        raise ConfigError(f"{_name(key)} = {_short(value)}, must be at most {maximum}")
     return value
 
 
-def _optional_int(values: Mapping[str, Any], key: str, *, minimum: int) -> int | None:
+def _optional_int(values: Mapping[str, Any], key: str, *, minimum: int,
+                  maximum: int) -> int | None:
     if values.get(key) in (None, ""):
         return None
-    return _int(values, key, minimum=minimum)
+    return _int(values, key, minimum=minimum, maximum=maximum)
 
 
-def _number(values: Mapping[str, Any], key: str, *, minimum: float) -> float:
+def _number(values: Mapping[str, Any], key: str, *, minimum: float, maximum: float) -> float:
     value = values.get(key)
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
@@ -243,12 +264,14 @@ def _number(values: Mapping[str, Any], key: str, *, minimum: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(number):
         raise ConfigError(f"{_name(key)} = {_short(value)}, must be a number")
     if number < minimum:
-        raise ConfigError(f"{_name(key)} = {value}, must be at least {minimum}")
+        raise ConfigError(f"{_name(key)} = {_short(value)}, must be at least {minimum}")
+    if number > maximum:
+        raise ConfigError(f"{_name(key)} = {_short(value)}, must be at most {maximum:g}")
     return number
 
 
-def _positive(values: Mapping[str, Any], key: str) -> float:
-    number = _number(values, key, minimum=0.0)
+def _positive(values: Mapping[str, Any], key: str, *, maximum: float) -> float:
+    number = _number(values, key, minimum=0.0, maximum=maximum)
     if number <= 0:
         raise ConfigError(f"{_name(key)} = {values.get(key)}, must be greater than 0")
     return number

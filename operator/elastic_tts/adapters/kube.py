@@ -49,7 +49,7 @@ class PykubeCluster:
                 method, version=kind.api_version,
                 namespace=namespace if kind.namespaced else None,
                 url=self._url(kind, name, subresource), **kwargs)
-        except requests.RequestException as exc:
+        except (OSError, pykube.PyKubeError) as exc:  # requests' errors are OSErrors too
             raise ApiError(0, f"{method} {kind.plural}: {exc}") from exc
         if response.status_code >= 400 and response.status_code != 404:
             message = _message(response)
@@ -63,10 +63,12 @@ class PykubeCluster:
         return None if response.status_code == 404 else dict(response.json())
 
     def list(self, kind: Kind, namespace: str | None,
-             labels: Mapping[str, str] | None = None) -> list[Manifest]:
-        params = {"labelSelector": ",".join(f"{k}={v}" for k, v in labels.items())} \
-            if labels else None
-        response = self._call("GET", kind, namespace, params=params)
+             labels: Mapping[str, str] | None = None,
+             fields: Mapping[str, str] | None = None) -> list[Manifest]:
+        params = {name: ",".join(f"{k}={v}" for k, v in selector.items())
+                  for name, selector in (("labelSelector", labels), ("fieldSelector", fields))
+                  if selector}
+        response = self._call("GET", kind, namespace, params=params or None)
         if response.status_code == 404:
             raise ApiError(404, f"{kind.api_version}/{kind.plural} is not served")
         return list(response.json().get("items") or [])

@@ -4,25 +4,31 @@
 from __future__ import annotations
 
 import argparse
+import re
 import secrets
 import time
 
-from elastic_tts.commands.args import UsageError
+from elastic_tts.commands.args import UsageError, examples
+
+SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600}
+LONGEST_WINDOW = 86400  # seconds; Prometheus keeps less than that of a rate's raw samples
+PRIORITY_LIMIT = 2**62  # kopf stores priorities in the peering object as integers
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("plain", "full", "json")
 
 
 def _promql_duration(text: str) -> bool:
-    return text[:-1].isdigit() and int(text[:-1]) > 0 and text[-1:] in ("s", "m", "h")
+    """A PromQL duration of whole seconds, minutes or hours, at most LONGEST_WINDOW."""
+    return (re.fullmatch(r"[1-9][0-9]{0,5}[smh]", text, re.ASCII) is not None
+            and int(text[:-1]) * SECONDS_PER_UNIT[text[-1]] <= LONGEST_WINDOW)
 
 
 def rate_windows(text: str) -> tuple[str, str]:
     parts = [p.strip() for p in text.split(",")]
     if not (len(parts) == 2 and all(_promql_duration(p) for p in parts)):
         raise argparse.ArgumentTypeError(
-            f"--rate-windows must be two PromQL durations like 1m,5m, got {text!r}"
-        )
+            f"must be two PromQL durations of at most 24h like 1m,5m, got {text[:60]!r}")
     return parts[0], parts[1]
 
 
@@ -32,24 +38,24 @@ def burst_window(text: str) -> str | None:
         return None
     if not _promql_duration(text):
         raise argparse.ArgumentTypeError(
-            f"--burst-window must be a PromQL duration like 30s, or off, got {text!r}")
+            f"must be a PromQL duration of at most 24h like 30s, or off, got {text[:60]!r}")
     return text
 
 
 def port_number(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise argparse.ArgumentTypeError(f"--metrics-port must be 1-65535, got {text!r}")
+    if not re.fullmatch(r"[0-9]{1,5}", text, re.ASCII) or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"must be 1-65535, got {text[:20]!r}")
     return int(text)
 
 
 def peering_priority(text: str) -> int:
     if text == "auto":
         return seniority_priority(time.time())
-    try:
-        return int(text)
-    except ValueError:
+    if not re.fullmatch(r"[-+]?[0-9]{1,19}", text.strip(), re.ASCII) or not (
+            -PRIORITY_LIMIT <= int(text) <= PRIORITY_LIMIT):
         raise argparse.ArgumentTypeError(
-            f"--priority must be an integer or 'auto', got {text!r}") from None
+            f"must be 'auto' or an integer of magnitude at most 2^62, got {text[:40]!r}")
+    return int(text)
 
 
 def seniority_priority(started: float) -> int:
@@ -68,6 +74,11 @@ def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Run the elastic-tts operator: watch TTSServices, render their "
         "children and scale their pools. Credentials come from the in-cluster service "
         "account, else $KUBECONFIG or ~/.kube/config.",
+        epilog=examples(
+            "elastic-tts run                            # every namespace, with peering",
+            "elastic-tts run -n tts -n 'team-*' --standalone",
+            "elastic-tts run --metrics-port 9100 --rate-windows 2m,10m --verbose",
+        ),
     )
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("--namespace", "-n", action="append", metavar="NS",

@@ -7,17 +7,36 @@ command runs, so `explain` keeps working on an install without them.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from elastic_tts.commands.args import EXIT_USAGE, non_negative_number, positive_number
+from elastic_tts.commands.args import (
+    EXIT_USAGE,
+    examples,
+    non_negative_number,
+    number,
+    positive_number,
+    whole,
+)
+from elastic_tts.commands.output import check_writable, json_text
+from elastic_tts.simulator.verdict import (
+    DEFAULT_SLO_TARGET,
+    verdict,
+    verdict_json,
+    verdict_line,
+)
 
 DEFAULT_PLOT = "out/simulate.png"
 DISPATCHES = ("route", "service")
+WRITTEN_NAME = "my-tts"  # metadata.name of the TTSService --write-spec writes
+# Bounds of the flags: beyond them a run is a mistake (or would exhaust time or memory;
+# the trace's own limits, in simulator/trace.py, catch what is left).
+MAX_SCALE = 1000.0
+MAX_SPEEDUP = 10_000.0
+MAX_SEED = 2**32 - 1
+MAX_SEEDS = 32  # each seed is a whole run of every policy
+MAX_WORKER_QUEUE = 4096  # the worker's own bound on TTS_MAX_QUEUE
 
 
 def add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,104 +46,86 @@ def add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         description="Replay a trace (default: a built-in diurnal day) through elastic-tts, "
         "static GPU, HPA, KEDA (on GPU, on spot, with Karpenter), HPA on CPU, CPU-only, "
         "a work floor and a hindsight oracle at equal SLO on a simulated cluster; print "
-        "cost, client-side SLO attainment and latency per policy, and draw a timeline.",
+        "cost, client-side SLO attainment and latency per policy, a verdict with the "
+        "monthly cost, and draw a timeline.",
+        epilog=examples(
+            "elastic-tts simulate                       # the built-in day, default pools",
+            "elastic-tts simulate --spec my-tts.yaml --trace traffic.csv",
+            "elastic-tts simulate --trace traffic.csv --scale 3 --seeds 1,2,3 --json --no-plot",
+            "elastic-tts simulate --spec my-tts.yaml --write-spec my-tts.simulated.yaml",
+        ),
     )
     parser.add_argument("--trace", help="CSV: 'timestamp,characters' or the Azure LLM trace "
                         "format 'TIMESTAMP,ContextTokens,GeneratedTokens'")
     parser.add_argument("--spec", help="TTSService YAML to simulate (default: built-in pools)")
-    parser.add_argument("--scale", type=positive_number("--scale"), default=1.0,
-                        help="multiply the request rate by K")
-    parser.add_argument("--speedup", type=positive_number("--speedup"), default=1.0,
-                        help="replay K times faster (compress time)")
-    parser.add_argument("--seed", type=_seed, default=None,
+    parser.add_argument("--scale", type=positive_number("--scale", MAX_SCALE),
+                        default=1.0, metavar="K",
+                        help=f"multiply the request rate by K (at most {MAX_SCALE:g})")
+    parser.add_argument("--speedup", type=positive_number("--speedup", MAX_SPEEDUP),
+                        default=1.0, metavar="K",
+                        help=f"replay K times faster (compress time; at most {MAX_SPEEDUP:g})")
+    parser.add_argument("--seed", type=whole(maximum=MAX_SEED), default=None,
                         help="seed for spot events (default 1)")
     parser.add_argument("--seeds", type=_seeds, default=None, metavar="N,N,...",
-                        help="run every seed and report median and worst")
+                        help=f"run every seed (at most {MAX_SEEDS}) and report median and "
+                        "worst")
     parser.add_argument("--dispatch", choices=DISPATCHES,
                         help="route: the HTTPRoute's weights, then a random endpoint of the "
                         "pool; service: a plain Service, a random endpoint per connection "
                         "(default: route when spec.routing.enabled, else service)")
     parser.add_argument("--spot-interruption-rate", type=non_negative_number(
-        "--spot-interruption-rate"), default=0.05, metavar="PER_HOUR",
-        help="Poisson interruptions per spot replica-hour (default 0.05)")
-    parser.add_argument("--spot-notice", type=non_negative_number("--spot-notice"),
+        "--spot-interruption-rate", 60.0), default=0.05, metavar="PER_HOUR",
+        help="Poisson interruptions per spot replica-hour (default 0.05, at most 60)")
+    parser.add_argument("--spot-notice", type=non_negative_number("--spot-notice", 3600.0),
                         default=120.0, metavar="SECONDS",
-                        help="interruption notice (default 120, AWS; 30 on GCP; 0 none)")
+                        help="interruption notice (default 120, AWS; 30 on GCP; 0 none; at "
+                        "most 3600)")
     parser.add_argument("--spot-shortages-per-day", type=non_negative_number(
-        "--spot-shortages-per-day"), default=2.0, metavar="N",
-        help="spot capacity shortages per day, Poisson (default 2)")
+        "--spot-shortages-per-day", 1440.0), default=2.0, metavar="N",
+        help="spot capacity shortages per day, Poisson (default 2, at most 1440)")
     parser.add_argument("--spot-shortage-minutes", type=positive_number(
-        "--spot-shortage-minutes"), default=20.0, metavar="MINUTES",
-        help="mean length of a shortage (default 20)")
+        "--spot-shortage-minutes", 1440.0), default=20.0, metavar="MINUTES",
+        help="mean length of a shortage (default 20, at most 1440)")
     parser.add_argument("--spot-waves-per-day", type=non_negative_number(
-        "--spot-waves-per-day"), default=1.0, metavar="N",
-        help="interruption waves per day, Poisson; each brings a shortage (default 1)")
-    parser.add_argument("--spot-wave-fraction", type=_fraction, default=0.5,
-                        metavar="SHARE", help="share of spot replicas a wave takes "
-                        "(default 0.5)")
-    parser.add_argument("--worker-max-queue", type=_whole("--worker-max-queue"), default=32,
-                        metavar="N", help="the workers' TTS_MAX_QUEUE (default 32)")
+        "--spot-waves-per-day", 1440.0), default=1.0, metavar="N",
+        help="interruption waves per day, Poisson; each brings a shortage (default 1, at "
+        "most 1440)")
+    parser.add_argument("--spot-wave-fraction", type=non_negative_number(
+        "--spot-wave-fraction", 1.0), default=0.5, metavar="SHARE",
+        help="share of spot replicas a wave takes (default 0.5)")
+    parser.add_argument("--worker-max-queue", type=whole(minimum=1, maximum=MAX_WORKER_QUEUE),
+                        default=32, metavar="N",
+                        help=f"the workers' TTS_MAX_QUEUE (default 32, at most "
+                        f"{MAX_WORKER_QUEUE})")
     parser.add_argument("--clients", choices=("retry-hint", "retry-after"),
                         default="retry-hint",
                         help="how refused clients wait: retry-hint honours the workers' "
                         "retry-after-ms as openai-python does (default); retry-after reads "
                         "only Retry-After, whole seconds (the sensitivity run)")
+    parser.add_argument("--slo-target", type=number(maximum=1.0, above=True),
+                        default=DEFAULT_SLO_TARGET, metavar="FRACTION",
+                        help="the share of requests within the latency SLO a policy must "
+                        f"reach to win the verdict (default {DEFAULT_SLO_TARGET:g})")
     parser.add_argument("--plot", default=DEFAULT_PLOT, metavar="PNG",
                         help=f"where to write the timeline (default {DEFAULT_PLOT})")
     parser.add_argument("--no-plot", action="store_true", help="do not draw the timeline")
+    parser.add_argument("--write-spec", metavar="YAML",
+                        help="write the TTSService it simulated, ready for kubectl apply "
+                        f"(metadata.name {WRITTEN_NAME})")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run_simulate)
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed must be a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--seed must not be negative, got {text!r}")
-    return value
-
-
 def _seeds(text: str) -> list[int]:
-    parts = [p.strip() for p in text.split(",")]
-    if not parts or any(not p for p in parts):
-        raise argparse.ArgumentTypeError(f"--seeds must be seeds separated by commas, got "
-                                         f"{text!r}")
-    try:
-        seeds = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds must be whole numbers, got {text!r}"
-                                         ) from None
-    if any(s < 0 for s in seeds):
-        raise argparse.ArgumentTypeError(f"--seeds must not be negative, got {text!r}")
+    parts = [p.strip() for p in text[:2000].split(",")]
+    if len(parts) > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SEEDS} seeds, got "
+                                         f"{len(parts)}")
+    parse = whole(maximum=MAX_SEED)
+    seeds = [parse(p) for p in parts]
     if len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"--seeds repeats a seed: {text!r}")
+        raise argparse.ArgumentTypeError(f"repeats a seed: {text[:60]!r}")
     return seeds
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"--spot-wave-fraction must be between 0 and 1, "
-                                         f"got {text!r}")
-    return value
-
-
-def _whole(flag: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{flag} must be a whole number of at least 1, "
-                                             f"got {text!r}")
-        return value
-    return parse
 
 
 def _fail(message: str) -> int:
@@ -146,6 +147,11 @@ def run_simulate(args: argparse.Namespace) -> int:
         return _fail(f"simulate needs {exc.name}: pip install 'elastic-tts[simulator]'")
     from elastic_tts.commands.specfile import load_spec_file
 
+    # Output paths first: a path that cannot be written is reported before the work.
+    if args.write_spec:
+        check_writable(Path(args.write_spec), "--write-spec")
+    if not args.no_plot:
+        check_writable(Path(args.plot), "--plot")
     spec = load_spec_file(args.spec) if args.spec else default_spec()
     try:
         if args.trace:
@@ -175,11 +181,38 @@ def run_simulate(args: argparse.Namespace) -> int:
     plot = None if args.no_plot else _write_plot(comparisons[0], Path(args.plot))
     if isinstance(plot, int):
         return plot
+    report = to_json(comparisons, plot)
+    # The user's verdict (the cheapest policy at --slo-target, a month of it) is read from
+    # the first seed's run, as the table shows it first.
+    found = verdict(report, args.slo_target)
+    if args.write_spec:
+        written = _write_spec(Path(args.write_spec), comparisons[0].spec, verdict_line(found))
+        if written is not None:
+            return written
     if args.json:
-        print(json.dumps(to_json(comparisons, plot), ensure_ascii=False))
+        print(json_text({**report, "verdict": verdict_json(found)}))
     else:
         print(render_table(comparisons, plot))
+        print(verdict_line(found))
+        if args.write_spec:
+            print(f"spec      {args.write_spec} (kubectl apply -f {args.write_spec})")
     return 0
+
+
+def _write_spec(path: Path, spec: Any, verdict_text: str) -> int | None:
+    """The TTSService that was simulated, as YAML a user applies."""
+    from elastic_tts.commands.output import yaml_text
+    from elastic_tts.policy.spec.unparse import resource
+
+    header = ("# The TTSService `elastic-tts simulate` ran; fields left out are at their "
+              "defaults.\n"
+              f"# {verdict_text.split(None, 1)[1]}\n"
+              f"# Rename metadata.name before `kubectl apply -f {path.name}`.\n")
+    try:
+        path.write_text(header + yaml_text(resource(spec, WRITTEN_NAME)), encoding="utf-8")
+    except OSError as exc:
+        return _fail(f"--write-spec {path}: cannot write: {exc.strerror or exc}")
+    return None
 
 
 def _write_plot(comparison: Any, path: Path) -> str | int:

@@ -4,13 +4,12 @@ how children are named. RBAC in the chart mirrors this list (see README, "The op
 from __future__ import annotations
 
 from elastic_tts.policy.spec import pool_child_name
+from elastic_tts.policy.spec.model import API_VERSION, GROUP, KIND, VERSION
 from elastic_tts.reconcile.ports import Kind
 
-GROUP = "elastictts.io"
-VERSION = "v1alpha1"
 PLURAL = "ttsservices"
 
-TTSSERVICES = Kind(f"{GROUP}/{VERSION}", PLURAL, "TTSService")
+TTSSERVICES = Kind(API_VERSION, PLURAL, KIND)
 DEPLOYMENTS = Kind("apps/v1", "deployments", "Deployment")
 SERVICES = Kind("v1", "services", "Service")
 PODS = Kind("v1", "pods", "Pod")
@@ -29,7 +28,9 @@ WORKER_PROBE_PORT = 8081
 WORKER_PROBE_PORT_NAME = "metrics"
 
 
-__all__ = ["pool_child_name"]  # named by the spec model, which checks that names fit
+# The resource's identity and child names come from the spec model, which checks that
+# names fit; the handlers and the CRD generator read them here.
+__all__ = ["GROUP", "VERSION", "pool_child_name"]
 
 
 def selector(service: str, pool: str | None = None) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Figures per policy, the table people read, the verdict, and the JSON scripts read.
+"""Figures per policy, the table people read, the comparison at equal SLO, the JSON.
 
 - cost: dollars for every replica-second billed, request to removal.
 - cost_vs_floor / cost_vs_oracle: cost / the work floor, and / the cheapest oracle variant
@@ -90,9 +90,10 @@ def oracle_summary(comparison: Comparison) -> Summary | None:
                      comparison.oracle.result.cost)
 
 
-def verdict(figures: dict[str, Summary]) -> str:
-    """The cheapest policy at elastic-tts's within-SLO share or better, and what
-    elastic-tts saves (or loses) against it."""
+def equal_slo_line(figures: dict[str, Summary]) -> str:
+    """The benchmark's comparison: the cheapest policy at elastic-tts's own within-SLO
+    share or better, and what elastic-tts saves (or loses) against it. (The user's
+    verdict, at a chosen SLO target and per month, is simulator.verdict.)"""
     ours = figures.get("elastic-tts")
     if ours is None:
         return "no elastic-tts run"
@@ -105,16 +106,16 @@ def verdict(figures: dict[str, Summary]) -> str:
                    key=lambda s: s.slo_attainment, default=None)
         closest = f"; the closest, {best.name}, reaches {best.slo_attainment:.2%} " \
                   f"for ${best.cost:.2f}" if best else ""
-        return f"verdict: elastic-tts is the only policy at >= {share} within SLO " \
+        return f"at equal SLO: elastic-tts is the only policy at >= {share} within SLO " \
                f"(${ours.cost:.2f}){closest}"
     cheapest = min(rivals, key=lambda s: s.cost)
     if ours.cost <= cheapest.cost:
         saving = 1 - ours.cost / cheapest.cost
-        return (f"verdict: elastic-tts is the cheapest at >= {share} within SLO: "
+        return (f"at equal SLO: elastic-tts is the cheapest at >= {share} within SLO: "
                 f"${ours.cost:.2f}, {saving:.1%} less than {cheapest.name} "
                 f"(${cheapest.cost:.2f}, {cheapest.slo_attainment:.2%})")
     loss = ours.cost / cheapest.cost - 1
-    return (f"verdict: {cheapest.name} is the cheapest at >= {share} within SLO: "
+    return (f"at equal SLO: {cheapest.name} is the cheapest at >= {share} within SLO: "
             f"${cheapest.cost:.2f} ({cheapest.slo_attainment:.2%}); elastic-tts costs "
             f"{loss:.1%} more (${ours.cost:.2f})")
 
@@ -187,7 +188,7 @@ def run_json(comparison: Comparison) -> dict[str, Any]:
                 {"bucket_seconds": b, "utilization": u, "slo_attainment": round(s, 6),
                  "cost": round(c, 6)} for b, u, s, c in comparison.oracle_measured],
         },
-        "verdict": verdict(figures),
+        "at_equal_slo": equal_slo_line(figures),
     }
 
 
@@ -295,7 +296,7 @@ def render_table(comparisons: Sequence[Comparison], plot: str | None = None) -> 
                      f"interruptions per replica-hour, {spot.notice_seconds:g} s notice, "
                      f"{len(spot.shortages)} shortage(s), {len(spot.waves)} wave(s)")
         lines += comparison_rows(comparison)
-        lines.append(verdict(summaries(comparison)))
+        lines.append(equal_slo_line(summaries(comparison)))
         elapsed += comparison.elapsed
     if len(comparisons) > 1:
         lines.append("")

@@ -27,6 +27,11 @@ import numpy as np
 import numpy.typing as npt
 
 MAX_TEXT_CHARACTERS = 500  # the worker's maximum text length
+# What the simulator replays at most (README, "Simulate before you install"): it steps
+# every second of the span for every policy, and keeps 16 bytes per request and a few
+# per second, so these two bound its time and memory whatever the input.
+MAX_SPAN_SECONDS = 31 * 86400.0  # a month: the monthly cost is the figure people want
+MAX_REQUESTS = 20_000_000  # 230 requests/s for a day, 7.5/s for a month
 BUILTIN_START = "2026-11-23T00:00:00"  # a Monday; midnight in the spec's time zone
 BUILTIN_PEAK_RPS = 5.5
 BUILTIN_PEAK_TO_TROUGH = 8.0
@@ -67,14 +72,31 @@ class Trace:
         return float(math.floor(self.times[-1]) + 1) if self.times.size else 0.0
 
 
+def span_text(seconds: float) -> str:
+    days = seconds / 86400
+    if days >= 10:
+        return f"{days:,.0f} days"
+    return f"{days:.3g} days" if days >= 1 else f"{seconds:.0f} s"
+
+
 def make_trace(name: str, times: FloatArray, chars: IntArray, start_epoch: float,
                notes: tuple[str, ...] = ()) -> Trace:
-    """Sort by time, shift so the first arrival is at offset >= 0, cap text lengths."""
+    """Sort by time (unless already sorted), shift so the first arrival is at offset >= 0,
+    cap text lengths; refuse what the simulator cannot replay."""
     if times.size == 0:
         raise TraceError(f"{name}: the trace has no requests")
-    order = np.argsort(times, kind="stable")
-    times = np.asarray(times, dtype=np.float64)[order]
-    chars = np.asarray(chars, dtype=np.int64)[order]
+    if times.size > MAX_REQUESTS:
+        raise TraceError(f"{name}: {times.size:,} requests, more than the {MAX_REQUESTS:,} "
+                         "the simulator replays")
+    times = np.asarray(times, dtype=np.float64)
+    chars = np.asarray(chars, dtype=np.int64)
+    if times.size > 1 and not bool(np.all(times[1:] >= times[:-1])):
+        order = np.argsort(times, kind="stable")
+        times, chars = times[order], chars[order]
+    span = float(times[-1] - times[0])
+    if not span <= MAX_SPAN_SECONDS:
+        raise TraceError(f"{name}: spans {span_text(span)}, more than the "
+                         f"{span_text(MAX_SPAN_SECONDS)} the simulator replays")
     capped = int(np.count_nonzero(chars > MAX_TEXT_CHARACTERS))
     if capped:
         chars = np.minimum(chars, MAX_TEXT_CHARACTERS)
@@ -93,6 +115,10 @@ def scale(trace: Trace, factor: float) -> Trace:
     """
     if factor == 1.0:
         return trace
+    if trace.requests * factor > MAX_REQUESTS:
+        raise TraceError(f"{trace.name}: --scale {factor:g} makes about "
+                         f"{trace.requests * factor:,.0f} requests, more than the "
+                         f"{MAX_REQUESTS:,} the simulator replays")
     rng = np.random.default_rng(TRANSFORM_SEED)
     times, chars = trace.times, trace.chars
     if factor < 1.0:
@@ -120,6 +146,11 @@ def speedup(trace: Trace, factor: float) -> Trace:
     """Replay `factor` times faster: every offset divided by the factor."""
     if factor == 1.0:
         return trace
+    span = float(trace.times[-1] - trace.times[0]) / factor if trace.times.size else 0.0
+    if not span <= MAX_SPAN_SECONDS:
+        raise TraceError(f"{trace.name}: --speedup {factor:g} stretches the trace to "
+                         f"{span_text(span)}, more than the {span_text(MAX_SPAN_SECONDS)} "
+                         "the simulator replays")
     return replace(trace, times=trace.times / factor,
                    notes=(*trace.notes, f"time compressed x{factor:g}"))
 

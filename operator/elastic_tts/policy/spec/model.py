@@ -41,6 +41,12 @@ ENGINES: tuple[Engine, ...] = get_args(Engine)
 METRICS: tuple[Metric, ...] = get_args(Metric)
 WINDOW_MODES: tuple[WindowMode, ...] = get_args(WindowMode)
 
+# The resource these specs belong to (reconcile.kinds and the CRD generator read them).
+GROUP = "elastictts.io"
+VERSION = "v1alpha1"
+KIND = "TTSService"
+API_VERSION = f"{GROUP}/{VERSION}"
+
 # Bounds shared by several fields. The API server refuses CEL rules over unbounded maps
 # and lists (their estimated cost exceeds its budget), so every collection is bounded.
 MAX_POOLS = 12
@@ -89,7 +95,8 @@ class Pool:
         "Cost of one replica per hour, in any currency (all pools in the same one).",
         minimum=0, maximum=1000, example=0.526)
     throughput: float = spec_field(
-        "Characters per second one replica sustains within the SLO.",
+        "Characters per second one replica sustains within the SLO; `elastic-tts "
+        "calibrate` measures it on your model and hardware.",
         minimum=0, exclusive_minimum=True, maximum=1e6, example=83.3)
     concurrency: int = spec_field("Requests one replica serves at once.", 1,
                                   minimum=1, maximum=1024)

@@ -34,7 +34,7 @@ from elastic_tts.policy.spec.fields import (
     rules_of,
     show,
 )
-from elastic_tts.policy.spec.model import TTSServiceSpec, child_name_problems
+from elastic_tts.policy.spec.model import API_VERSION, KIND, TTSServiceSpec, child_name_problems
 
 MAX_DEPTH = 32  # levels inside a pass-through object (affinity, resources, tolerations)
 MAX_FREE_VALUES = 10_000  # values inside one pass-through object
@@ -59,26 +59,41 @@ class _Context:
         return FAILED
 
 
-def parse_spec(data: object, path: str = "spec", *, name: str | None = None) -> TTSServiceSpec:
+def parse_spec(data: object, path: str = "spec", *, name: str | None = None,
+               source: str | None = None) -> TTSServiceSpec:
     """Build a spec from a mapping: either the whole resource or just its ``spec``. With
-    the resource's ``name`` (given, or from its metadata), child names are checked too."""
+    the resource's ``name`` (given, or from its metadata), child names are checked too.
+    A document that is no TTSService at all (another kind, a chart's values) is told so
+    in one line naming ``source`` (default: ``path``), not field by field."""
+    where = source or path
     if not isinstance(data, Mapping):
         raise SpecError([f"{path}: must be a mapping, got {show(data)}"])
-    if "spec" in data and ("kind" in data or "apiVersion" in data):
-        kind = data.get("kind", "TTSService")
-        if kind != "TTSService":
-            raise SpecError([f"kind: expected TTSService, got {show(kind)}"])
+    if "kind" in data or "apiVersion" in data:
+        kind, api_version = data.get("kind"), data.get("apiVersion")
+        if kind != KIND:
+            raise SpecError([f"{where}: not a TTSService: kind is {show(kind)}, expected "
+                             f"{KIND}" if kind is not None else
+                             f"{where}: not a TTSService: it has apiVersion "
+                             f"{show(api_version)} and no kind"])
+        if api_version is not None and api_version != API_VERSION:
+            raise SpecError([f"apiVersion: expected {API_VERSION}, got {show(api_version)}"])
         metadata = data.get("metadata")
         if name is None and isinstance(metadata, Mapping):
             found = metadata.get("name")
             name = found if isinstance(found, str) else None
+        if data.get("spec") is None:
+            raise SpecError([f"{path}: is required"])
         data = data["spec"]
         if not isinstance(data, Mapping):
             raise SpecError([f"{path}: must be a mapping, got {show(data)}"])
     known = {f.name for f in fields_of(TTSServiceSpec)}
-    if data and not known.intersection(k for k in data if isinstance(k, str)):
-        raise SpecError([f"{path}: not a TTSService spec (it has none of the fields "
-                         f"{', '.join(sorted(known))})"])
+    keys = [k for k in data if isinstance(k, str)]
+    unknown = [k for k in keys if k not in known]
+    if data and (not known.intersection(keys) or ("pools" not in data and unknown)):
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more"
+                                          if len(unknown) > 5 else "")
+        raise SpecError([f"{where}: not a TTSService spec: it has no kind: {KIND} and no "
+                         f"pools, and fields no TTSService has ({shown or 'none'})"])
     names = {f.name: frozenset(k for k in data.get(f.name) or () if isinstance(k, str))
              for f in fields_of(TTSServiceSpec)
              if isinstance(f.shape, MapOf) and isinstance(data.get(f.name), Mapping)}
@@ -325,6 +340,19 @@ class _BoundedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._path: list[object] = []
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        # PyYAML keeps the last of two equal keys without a word; the API server refuses
+        # them (strict decoding), and a silently lost value is worse than an error.
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is not None and key != "<<":
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key[:60]!r}", key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         segment = index.value if isinstance(index, yaml.ScalarNode) else index
         self._path.append(segment)
@@ -336,12 +364,27 @@ class _BoundedLoader(yaml.SafeLoader):
             self._path.pop()
 
 
+# YAML 1.2 (and JSON, and the API server) read 1e3 as a number; PyYAML's YAML 1.1 rules
+# need a dot, and would hand "throughput: 1e3" to the model as a string.
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+MAX_DOCUMENTS = 100
+
+
 def load_spec(text: str, source: str = "spec") -> TTSServiceSpec:
-    """Parse YAML text (one document) into a spec. ``source`` names it in errors."""
+    """Parse YAML text into a spec. ``source`` names it in errors. A file of several
+    documents (a kubectl bundle) is fine when exactly one of them is a TTSService."""
     try:
         loader = _BoundedLoader(text)
         try:
-            data = loader.get_single_data()
+            documents: list[Any] = []
+            while loader.check_data():  # type: ignore[no-untyped-call]
+                if len(documents) == MAX_DOCUMENTS:
+                    raise SpecError([f"{source}: more than {MAX_DOCUMENTS} YAML documents"])
+                documents.append(loader.get_data())
         finally:
             loader.dispose()
     except _DepthError as exc:
@@ -353,7 +396,21 @@ def load_spec(text: str, source: str = "spec") -> TTSServiceSpec:
         raise SpecError([f"{source}: not valid YAML{where}" + (f": {detail}" if detail else "")]
                         ) from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        if isinstance(exc, SpecError):
+            raise
         raise SpecError([f"{source}: unreadable value: {str(exc)[:120]}"]) from None
+    documents = [d for d in documents if d is not None]
+    if len(documents) > 1:
+        ours = [d for d in documents if isinstance(d, Mapping) and d.get("kind") == KIND]
+        if len(ours) != 1:
+            count = f"{len(ours)} of its" if ours else "none of its"
+            raise SpecError([f"{source}: {count} {len(documents)} YAML documents "
+                             f"{'are TTSServices' if ours else 'is a TTSService'}; give a "
+                             "file with one"])
+        documents = ours
+    if not documents:
+        raise SpecError([f"{source}: is empty"])
+    data = documents[0]
     if not isinstance(data, Mapping):
         raise SpecError([f"{source}: the YAML must be a mapping, got {show(data)}"])
-    return parse_spec(data)
+    return parse_spec(data, source=source)
