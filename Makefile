@@ -11,7 +11,7 @@ APT_PACKAGES := prometheus espeak-ng chromium sox
 APT_PROBES   := prometheus espeak-ng chromium sox
 PYTEST_ARGS ?=
 
-.PHONY: help venv system-deps cluster-bin cluster lint typecheck importlint check test test-all e2e bench demo worker clean
+.PHONY: help venv system-deps cluster-bin cluster playground lint typecheck importlint check test test-all e2e bench demo worker clean
 
 help:
 	@echo "make demo      run the main job: elastic-tts simulate on the built-in day"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench     run the benchmarks"
 	@echo "make worker    run the TTS worker on http://localhost:8080 (espeak engine)"
 	@echo "make cluster   run a local Kubernetes (etcd, apiserver, controllers, scheduler, kwok)"
+	@echo "make playground  the operator on a local cluster with a compressed day of traffic"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,13 +58,23 @@ cluster-bin: venv
 cluster: cluster-bin
 	$(BIN)/python -m elastic_tts_dev.cluster --kubeconfig out/cluster/kubeconfig
 
+# The operator on a local cluster, the chart installed, full.yaml applied and a compressed
+# day of traffic, in the foreground until Ctrl-C; kubeconfig and tools in out/playground.
+playground: system-deps venv cluster-bin
+	$(BIN)/python -m elastic_tts_dev.playground --out out/playground
+
 lint: venv
 	$(BIN)/ruff check .
 
 typecheck: venv
 	$(BIN)/mypy
 
-importlint: venv
+import# The operator on a local cluster, the chart installed, full.yaml applied and a compressed
+# day of traffic, in the foreground until Ctrl-C; kubeconfig and tools in out/playground.
+playground: system-deps venv cluster-bin
+	$(BIN)/python -m elastic_tts_dev.playground --out out/playground
+
+lint: venv
 	$(BIN)/lint-imports
 
 check: lint typecheck importlint

@@ -9,7 +9,6 @@ computes real rates from real scrapes.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 import requests
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
-from elastic_tts_dev.processes import free_port
+from elastic_tts_dev.processes import Child, free_port
 
 
 class Exporter:
@@ -42,35 +41,39 @@ class Exporter:
                                 registry=self.registry)
         self.port = free_port()
         self._server, _ = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
-        self._rates: dict[tuple[str, str, str], float] = {}
+        self._rates: dict[tuple[str, str, str], tuple[float, float]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._feed, name="exporter-feed", daemon=True)
         self._thread.start()
 
     def set_load(self, service: str, pool: str, chars_per_second: float,
-                 namespace: str | None = None) -> None:
+                 namespace: str | None = None,
+                 requests_per_second: float | None = None) -> None:
+        """From now on the pool serves these rates (requests default to one per
+        CHARACTERS_PER_REQUEST characters)."""
         namespace = namespace or self.namespace
         if not namespace:
             raise ValueError(f"set_load({service!r}, {pool!r}): name the namespace (this "
                              "exporter has no default)")
         key = (namespace, service, pool)
+        if requests_per_second is None:
+            requests_per_second = chars_per_second / self.CHARACTERS_PER_REQUEST
         with self._lock:
-            self._rates[key] = chars_per_second
-        self._advance(key, 0)
+            self._rates[key] = (chars_per_second, requests_per_second)
+        self._advance(key, 0, 0)
 
-    def _advance(self, key: tuple[str, str, str], characters: float) -> None:
-        requests = characters / self.CHARACTERS_PER_REQUEST
+    def _advance(self, key: tuple[str, str, str], characters: float, count: float) -> None:
         self.characters.labels(*key).inc(characters)
-        self.offered.labels(*key).inc(requests)
-        self.requests.labels(*key, "200").inc(requests)
+        self.offered.labels(*key).inc(count)
+        self.requests.labels(*key, "200").inc(count)
 
     def _feed(self) -> None:
         while not self._stop.wait(self.TICK):
             with self._lock:
                 rates = dict(self._rates)
-            for key, rate in rates.items():
-                self._advance(key, rate * self.TICK)
+            for key, (characters, answered) in rates.items():
+                self._advance(key, characters * self.TICK, answered * self.TICK)
 
     def close(self) -> None:
         self._stop.set()
@@ -80,7 +83,9 @@ class Exporter:
 
 
 class Prometheus:
-    """`prometheus` on a free loopback port with a 1 s scrape of the exporter."""
+    """`prometheus` on a free loopback port with a 1 s scrape of the exporter, run as a
+    `Child` (it dies with its parent, even a SIGKILLed one); its log is prometheus.log in
+    its folder."""
 
     def __init__(self, target_port: int | None = None, scrape_configs: str | None = None) -> None:
         """Scrapes 127.0.0.1:`target_port`, or whatever `scrape_configs` (the YAML list
@@ -103,32 +108,40 @@ class Prometheus:
         self._args = [binary, f"--config.file={config}",
                       f"--storage.tsdb.path={self._dir / 'data'}",
                       f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]
-        self.process: subprocess.Popen[bytes] | None = None
+        self.child: Child | None = None
         self.start()
 
+    @property
+    def pid(self) -> int | None:
+        return self.child.pid if self.child is not None else None
+
     def start(self) -> None:
-        self.process = subprocess.Popen(self._args, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+        self.child = Child("prometheus", self._args, self._dir / "prometheus.log")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            if not self.child.alive():
+                break
             try:
                 if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.2)
+        tail = self.child.tail(10)
         self.stop()
-        raise RuntimeError("prometheus did not become ready within 30 s")
+        raise RuntimeError(f"prometheus did not become ready within 30 s; its log:\n{tail}")
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-            self.process = None
+        """SIGTERM (SIGKILL after 10 s): Prometheus shuts down cleanly."""
+        if self.child is not None:
+            self.child.stop(grace=10)
+            self.child = None
+
+    def kill(self) -> None:
+        """SIGKILL, as an OOM kill or a lost node would."""
+        if self.child is not None:
+            self.child.kill()
+            self.child = None
 
     def close(self) -> None:
         self.stop()
