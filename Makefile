@@ -69,12 +69,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-import# The operator on a local cluster, the chart installed, full.yaml applied and a compressed
-# day of traffic, in the foreground until Ctrl-C; kubeconfig and tools in out/playground.
-playground: system-deps venv cluster-bin
-	$(BIN)/python -m elastic_tts_dev.playground --out out/playground
-
-lint: venv
+importlint: venv
 	$(BIN)/lint-imports
 
 check: lint typecheck importlint
