@@ -9,13 +9,20 @@ spot (up to maxSpotFraction of capacity), then on-demand gpu.
 
 Short windows (tick 2 s, scale-down window 10 s, rate windows 4 s / 8 s) keep each
 scenario within a minute or two.
+
+Each scenario's pools land on node pools of its own (`node_pools`): runtime="process"
+pools, whose pods the tier's kubelet runs as real workers (tests/e2e/kubelet.py). The
+instance types are the cloud's: a g4dn.12xlarge (4 GPUs) for each GPU pool, an
+m5.4xlarge for CPU.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from elastic_tts_dev.specs import tts
+from elastic_tts_dev.nodes import G4DN_12XLARGE, M5_4XLARGE, NodePool
+from elastic_tts_dev.specs import on_nodes, tts
 
 SPEED = 40  # characters per second per replica, every pool
 INTERVAL = 2.0
@@ -33,12 +40,25 @@ POOLS: dict[str, dict[str, Any]] = {
 }
 
 
-def e2e_service(name: str, prometheus_url: str, **overrides: Any) -> dict[str, Any]:
+def node_pools(prefix: str) -> dict[str, NodePool]:
+    """A node pool per TTSService pool, named after `prefix` (no nodes yet)."""
+    return {
+        "cpu": NodePool(f"{prefix}-cpu", M5_4XLARGE, count=0, runtime="process"),
+        "spot": NodePool(f"{prefix}-spot", G4DN_12XLARGE, count=0, capacity_type="spot",
+                         runtime="process"),
+        "gpu": NodePool(f"{prefix}-gpu", G4DN_12XLARGE, count=0, runtime="process"),
+    }
+
+
+def e2e_service(name: str, prometheus_url: str, nodes: Mapping[str, NodePool] | None = None,
+                **overrides: Any) -> dict[str, Any]:
     scaling = {"intervalSeconds": INTERVAL, "scaleDownStabilizationSeconds": DOWN_WINDOW,
                "transitionGraceSeconds": 2, "targetUtilization": TARGET_UTILIZATION,
                "latencySLOSeconds": 3}
     scaling.update(overrides.pop("scaling", {}))
-    return tts(name, prometheus_url, POOLS, scaling=scaling, **overrides)
+    pools = {key: on_nodes(pool, nodes[key]) if nodes else dict(pool)
+             for key, pool in POOLS.items()}
+    return tts(name, prometheus_url, pools, scaling=scaling, **overrides)
 
 
 def capacity_needed(chars_per_second: float) -> float:
