@@ -11,7 +11,17 @@ APT_PACKAGES := prometheus espeak-ng chromium sox
 APT_PROBES   := prometheus espeak-ng chromium sox
 PYTEST_ARGS ?=
 
-.PHONY: help venv system-deps cluster-bin cluster playground lint typecheck importlint check test test-all e2e bench demo worker clean
+# Go tools built from pinned sources through the Go module proxy, cached per version.
+ELASTIC_TTS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/elastic-tts
+HELM_DOCS_VERSION := v1.14.2
+HELM_DOCS := $(ELASTIC_TTS_CACHE)/tools/helm-docs-$(HELM_DOCS_VERSION)/helm-docs
+export ELASTIC_TTS_CACHE
+# The images `make images` builds; the chart's values and the examples name the same ones.
+IMAGE_REGISTRY ?= ghcr.io/elastic-tts
+IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\(.*\)"/\1/p' charts/elastic-tts/Chart.yaml)
+DOCKER ?= docker
+
+.PHONY: help venv system-deps cluster-bin cluster playground tools lint typecheck importlint check test test-all e2e bench demo worker clean
 
 help:
 	@echo "make demo      run the main job: elastic-tts simulate on the built-in day"
@@ -22,6 +32,9 @@ help:
 	@echo "make worker    run the TTS worker on http://localhost:8080 (espeak engine)"
 	@echo "make cluster   run a local Kubernetes (etcd, apiserver, controllers, scheduler, kwok)"
 	@echo "make playground  the operator on a local cluster with a compressed day of traffic"
+	@echo "make images    build the operator and worker images (needs a Docker engine)"
+	@echo "make chart     package the Helm chart into dist/ (helm package)"
+	@echo "make chart-docs regenerate charts/elastic-tts/README.md with helm-docs"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,10 +87,15 @@ importlint: venv
 
 check: lint typecheck importlint
 
-test: system-deps venv cluster-bin check
+$(HELM_DOCS):
+	GOBIN=$(dir $@) go install github.com/norwoodj/helm-docs/cmd/helm-docs@$(HELM_DOCS_VERSION)
+
+tools: $(HELM_DOCS)
+
+test: system-deps venv cluster-bin tools check
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
-test-all: system-deps venv cluster-bin check
+test-all: system-deps venv cluster-bin tools check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The whole loop under load and faults (tests/e2e); its fast subset also runs in `make test`.
@@ -89,6 +107,7 @@ bench: system-deps venv cluster-bin
 	$(BIN)/python bench/bench_decide.py
 	$(BIN)/python bench/bench_simulate.py
 	$(BIN)/python bench/bench_worker.py
+	$(BIN)/python bench/bench_worker_clients.py
 	$(BIN)/python bench/bench_operator.py
 
 demo: $(DEMO_STAMP)
@@ -107,3 +126,27 @@ clean:
 .PHONY: manifests
 manifests: venv
 	$(BIN)/python -m elastic_tts_dev.generate
+
+# The chart's README, from the `# --` comments in values.yaml and README.md.gotmpl
+# (tests/chart checks that it is current).
+.PHONY: chart-docs chart images
+chart-docs: tools
+	$(HELM_DOCS) --chart-search-root charts --sort-values-order file --skip-version-footer
+
+# `helm package`, through Helm's own Go SDK (helm-python-sdk): dist/elastic-tts-<version>.tgz.
+# Install from that file: helm install elastic-tts dist/elastic-tts-<version>.tgz
+chart: venv
+	$(BIN)/python -c "import helm_python; print(helm_python.package('charts/elastic-tts', destination='dist'))"
+
+# The operator image and the worker images: worker-cpu (Sambert on CPU pools), worker-gpu
+# (Sambert on NVIDIA GPU pools) and worker-espeak (espeak-ng only, no torch: demos, CI). Load them into a local cluster with `kind load docker-image IMAGE` or
+# `k3d image import IMAGE` (docs/deploy.md).
+images:
+	@command -v $(DOCKER) >/dev/null 2>&1 && $(DOCKER) info >/dev/null 2>&1 || { \
+	  echo "make images: no Docker engine answers here ('$(DOCKER) info' failed)." >&2; \
+	  echo "Build the images on a machine with Docker (or set DOCKER=podman); see docs/deploy.md." >&2; \
+	  exit 1; }
+	$(DOCKER) build -f operator/Dockerfile -t $(IMAGE_REGISTRY)/operator:$(IMAGE_TAG) .
+	$(DOCKER) build -f worker/Dockerfile.cpu -t $(IMAGE_REGISTRY)/worker-cpu:$(IMAGE_TAG) .
+	$(DOCKER) build -f worker/Dockerfile.gpu -t $(IMAGE_REGISTRY)/worker-gpu:$(IMAGE_TAG) .
+	$(DOCKER) build -f worker/Dockerfile.espeak -t $(IMAGE_REGISTRY)/worker-espeak:$(IMAGE_TAG) .

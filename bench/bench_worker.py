@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from elastic_tts_dev.fake_engines import GUNICORN_APP
 from elastic_tts_dev.servers import Server
 from tts_worker.engines.espeak import BASE_WPM, EMOTIONS, VOICES
 
@@ -96,7 +97,7 @@ def start(workdir: Path, name: str, app: str, env: dict[str, str]) -> Server:
 
 
 def overhead(workdir: Path, requests: int) -> list[tuple[str, str]]:
-    server = start(workdir, "noop", "tests.worker.fakes:create_app()",
+    server = start(workdir, "noop", GUNICORN_APP,
                    {"TTS_ENGINE": "test-silence", "TTS_CACHE_ENTRIES": "0",
                     "TTS_MAX_CONCURRENCY": "32", "TTS_THREADS": "16"})
     rows = []

@@ -12,6 +12,7 @@ import pytest
 HOW = {
     "espeak-ng": "`make system-deps` installs the Debian package espeak-ng",
     "/usr/bin/chromium": "`make system-deps` installs the Debian package chromium",
+    "promtool": "`make system-deps` installs the Debian package prometheus",
 }
 
 
@@ -21,3 +22,11 @@ def require(*tools: str) -> None:
         found = Path(tool).exists() if tool.startswith("/") else shutil.which(tool)
         if not found:
             pytest.fail(f"{tool} missing: {HOW.get(tool, 'make test installs it')}")
+
+
+def tool(name: str) -> str:
+    """The path of a required command, or a failure naming how to install it."""
+    require(name)
+    path = shutil.which(name)
+    assert path is not None
+    return path

@@ -104,6 +104,8 @@ class Binaries:
 
 
 def cache_base() -> Path:
+    """~/.cache/elastic-tts, or $ELASTIC_TTS_CACHE (which the Makefile exports, for the
+    cluster binaries and the tools `make tools` builds alike)."""
     explicit = os.environ.get("ELASTIC_TTS_CACHE")
     if explicit:
         return Path(explicit)

@@ -87,9 +87,11 @@ class Prometheus:
     `Child` (it dies with its parent, even a SIGKILLed one); its log is prometheus.log in
     its folder."""
 
-    def __init__(self, target_port: int | None = None, scrape_configs: str | None = None) -> None:
+    def __init__(self, target_port: int | None = None, scrape_configs: str | None = None,
+                 rule_files: tuple[Path, ...] = ()) -> None:
         """Scrapes 127.0.0.1:`target_port`, or whatever `scrape_configs` (the YAML list
-        under ``scrape_configs:``, indented by two) says, such as file-based discovery."""
+        under ``scrape_configs:``, indented by two) says, such as file-based discovery;
+        evaluates `rule_files` every second."""
         binary = shutil.which("prometheus")
         if binary is None:  # `make test` installs it (system-deps); say so if it is gone
             raise RuntimeError("the Debian `prometheus` binary is not installed")
@@ -102,6 +104,7 @@ class Prometheus:
                               f"    static_configs: [{{targets: ['127.0.0.1:{target_port}']}}]\n")
         config.write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            f"rule_files: {[str(path) for path in rule_files]!r}\n"
             "scrape_configs:\n" + scrape_configs
         )
         self.directory = self._dir

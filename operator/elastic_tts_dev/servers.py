@@ -47,14 +47,17 @@ class Server:
     """A worker process started with `argv`, bound to 127.0.0.1:<port>."""
 
     def __init__(self, argv: Sequence[str], env: dict[str, str], port: int,
-                 log: Path) -> None:
+                 log: Path, probe_port: int | None = None) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        self.probe_port = probe_port
+        # Probes and /metrics: the probe listener when there is one, else the API port.
+        self.probe_url = f"http://127.0.0.1:{probe_port}" if probe_port else self.url
         self._log = log.open("wb")
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("TTS_")}
         full_env.update(env)
         full_env["PYTHONPATH"] = os.pathsep.join(
-            [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+            filter(None, [env.get("PYTHONPATH"), str(REPO), os.environ.get("PYTHONPATH")]))
         self.process = subprocess.Popen(list(argv), cwd=REPO, env=full_env, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         self.log_path = log
@@ -62,9 +65,13 @@ class Server:
     @classmethod
     def gunicorn(cls, app: str, env: dict[str, str], log: Path) -> Server:
         port = free_port()
-        env = {"TTS_BIND": f"127.0.0.1:{port}", **env}
+        probe_port = free_port()
+        while probe_port == port:
+            probe_port = free_port()
+        env = {"TTS_BIND": f"127.0.0.1:{port}", "TTS_PROBE_BIND": f"127.0.0.1:{probe_port}",
+               **env}
         argv = [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONF, app]
-        return cls(argv, env, port, log)
+        return cls(argv, env, port, log, probe_port)
 
     def wait_ready(self, timeout: float = 60, consecutive: int = 1) -> None:
         """Wait until /readyz answers 200 `consecutive` times in a row (one per worker)."""
@@ -75,8 +82,8 @@ class Server:
                 raise AssertionError(f"server exited with {self.process.returncode}:\n"
                                      f"{self.log()}")
             try:
-                streak = streak + 1 if http("GET", self.url + "/readyz", timeout=2).status == 200 \
-                    else 0
+                ready = http("GET", self.probe_url + "/readyz", timeout=2).status == 200
+                streak = streak + 1 if ready else 0
             except OSError:
                 streak = 0
             if streak >= consecutive:
@@ -86,6 +93,9 @@ class Server:
 
     def get(self, path: str) -> Reply:
         return http("GET", self.url + path)
+
+    def probe(self, path: str) -> Reply:
+        return http("GET", self.probe_url + path)
 
     def post(self, path: str, body: object, timeout: float = 30) -> Reply:
         return http("POST", self.url + path, body, timeout)

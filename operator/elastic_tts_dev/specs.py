@@ -29,7 +29,7 @@ def tts(name: str, prometheus_url: str, pools: dict[str, Any] | None = None,
     body: dict[str, Any] = {
         "engine": "espeak",
         "model": "cmn-latn-pinyin",
-        "image": "ghcr.io/elastic-tts/worker:0.1.0",
+        "image": "ghcr.io/elastic-tts/worker-espeak:0.1.0",
         "pools": copy.deepcopy(pools if pools is not None else {"gpu": GPU, "cpu": CPU}),
         "scaling": {
             "prometheus": {"url": prometheus_url, "timeoutSeconds": 2},

@@ -63,7 +63,7 @@ def test_one_replica_recreates_and_two_roll_with_peering() -> None:
 def test_operator_arguments(values: dict[str, Any], expected: list[str]) -> None:
     (container,) = _deployment(values)["spec"]["template"]["spec"]["containers"]
     assert container["args"] == [*expected, "--liveness=http://0.0.0.0:8080/healthz",
-                                 "--metrics-port=9100"]
+                                 "--metrics-port=9100", "--log-level=info", "--log-format=full"]
 
 
 def test_namespaced_peering_has_one_peering_object_per_namespace() -> None:
@@ -84,6 +84,17 @@ def test_standard_labels_and_stable_selectors(path: Any) -> None:
         assert service["spec"]["selector"] == selector
 
 
+def _comment_above(lines: list[str], index: int) -> str:
+    """The first line of the comment block right above line `index` (helm-docs reads a
+    `# --` comment and the `#` lines after it as one description)."""
+    first = ""
+    for line in reversed(lines[:index]):
+        if not line.strip().startswith("#"):
+            break
+        first = line.strip()
+    return first
+
+
 def _documented_leaves(text: str) -> list[tuple[str, bool]]:
     """(dotted key, documented) for every leaf of values.yaml; a `# --` comment on a key
     documents everything beneath it."""
@@ -97,8 +108,7 @@ def _documented_leaves(text: str) -> list[tuple[str, bool]]:
         indent, key, rest = len(found.group(1)), found.group(2), found.group(3).strip()
         while stack and stack[-1][0] >= indent:
             stack.pop()
-        previous = next((p.strip() for p in reversed(lines[:index]) if p.strip()), "")
-        documented = previous.startswith("# --") or any(s[2] for s in stack)
+        documented = _comment_above(lines, index).startswith("# --") or any(s[2] for s in stack)
         path = ".".join([s[1] for s in stack] + [key])
         stack.append((indent, key, documented))
         if rest:  # a scalar or inline value: a leaf
@@ -114,6 +124,8 @@ def test_every_value_has_a_comment() -> None:
 
 def test_the_comment_check_notices_an_undocumented_value() -> None:
     assert _documented_leaves("a:\n  # -- yes\n  b: 1\n  c: 2\n") == [("a.b", True), ("a.c", False)]
+    assert _documented_leaves("# -- two\n# lines\nd: 1\n# not helm-docs\ne: 2\n") == [
+        ("d", True), ("e", False)]
 
 
 def _schema_paths(schema: dict[str, Any], prefix: str = "") -> set[str]:

@@ -64,7 +64,8 @@ def test_prometheus_operator_objects_have_the_shape_it_reads() -> None:
     (pods,) = cf.of_kind(docs, "PodMonitor")
     assert pods["apiVersion"] == "monitoring.coreos.com/v1"
     assert pods["spec"]["namespaceSelector"] == {"any": True}
-    assert [e["port"] for e in pods["spec"]["podMetricsEndpoints"]] == ["http"]
+    # the worker's probe listener, the container port the operator renders for /metrics
+    assert [e["port"] for e in pods["spec"]["podMetricsEndpoints"]] == [cf.worker_metrics_port()]
 
 
 @pytest.mark.parametrize(

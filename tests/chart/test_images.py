@@ -9,6 +9,7 @@ import subprocess
 import pytest
 import tomllib
 
+from elastic_tts_dev.examples import default_at
 from tests.chart import chart_files as cf
 from tests.crd import crd_files
 
@@ -71,6 +72,7 @@ def test_values_and_examples_name_the_published_images() -> None:
     assert {i.split(":")[0] for i in images} <= {
         "ghcr.io/elastic-tts/worker-gpu",
         "ghcr.io/elastic-tts/worker-cpu",
+        "ghcr.io/elastic-tts/worker-espeak",
     }
     assert any("worker-gpu" in i for i in images) and any("worker-cpu" in i for i in images)
 
@@ -87,3 +89,35 @@ def test_the_image_does_not_ship_the_development_package() -> None:
     dev = "operator/elastic_tts_dev"
     assert not [s for s in sources if s in (".", dev) or dev.startswith(f"{s}/")
                 or s.startswith(dev)], sources
+
+
+def _make(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=cf.ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_make_images_builds_each_image_the_chart_and_examples_name() -> None:
+    plan = _make("-n", "images").stdout
+    builds = re.findall(r"^docker build -f (\S+) -t (\S+) \.$", plan, re.M)
+    version = cf.load_values(cf.CHART / "Chart.yaml")["appVersion"]
+    operator = cf.load_values(cf.CHART / "values.yaml")["image"]["repository"]
+    assert builds == [
+        ("operator/Dockerfile", f"{operator}:{version}"),
+        ("worker/Dockerfile.cpu", f"ghcr.io/elastic-tts/worker-cpu:{version}"),
+        ("worker/Dockerfile.gpu", f"ghcr.io/elastic-tts/worker-gpu:{version}"),
+        ("worker/Dockerfile.espeak", f"ghcr.io/elastic-tts/worker-espeak:{version}"),
+    ]
+    for dockerfile, _ in builds:
+        assert (cf.ROOT / dockerfile).exists()
+    examples = {crd_files.load_example(p)["spec"].get("image") for p in crd_files.EXAMPLES}
+    # ... and the image a TTSService gets when it names none.
+    named = examples - {None} | {default_at(["spec", "image"])}
+    assert named <= {tag for _, tag in builds}
+
+
+def test_make_images_without_a_docker_engine_says_so_in_plain_words() -> None:
+    done = _make("images", "DOCKER=/nonexistent/docker")
+    assert done.returncode != 0
+    assert "no Docker engine answers here" in done.stderr
+    assert "docs/deploy.md" in done.stderr
+    assert "Traceback" not in done.stderr and "build" not in done.stdout

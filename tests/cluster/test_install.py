@@ -27,7 +27,9 @@ from tests.operator.cluster import wait_for
 
 EXAMPLES = ROOT / "manifests" / "examples"
 CAPTURE = ROOT / "out" / "kubectl-get-tts.txt"
-NOT_SERVED_HERE = {"ServiceMonitor", "PodMonitor"}  # no Prometheus Operator CRDs
+# No Prometheus Operator CRDs here; tests/chart checks these objects (and tests/monitoring
+# the PrometheusRule's rules, with promtool).
+NOT_SERVED_HERE = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
 
 
 def test_helm_install_leaves_a_deployed_release_with_a_running_operator_pod(

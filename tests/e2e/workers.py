@@ -31,6 +31,9 @@ class WorkerProcess:
         self.service = service
         self.pool = pool
         self.port = free_port()
+        self.probe_port = free_port()
+        while self.probe_port == self.port:
+            self.probe_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.started = time.monotonic()
         self.ready_at: float | None = None
@@ -50,7 +53,8 @@ class WorkerProcess:
         self._log = (self._dir / "worker.log").open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tts_worker.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port), "--engine", "espeak", "--workers", "1"],
+             "--port", str(self.port), "--probe-port", str(self.probe_port),
+             "--engine", "espeak", "--workers", "1"],
             env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     @property

@@ -132,12 +132,12 @@ def test_spec_change_rolls_the_pods_but_leaves_replicas_to_the_executor(
         prometheus: Prometheus) -> None:
     running(start_operator, admin, namespace, tts("roll", prometheus.url))
     admin.patch(TTSSERVICES, namespace, "roll",
-                {"spec": {"image": "ghcr.io/elastic-tts/worker:0.2.0"}})
+                {"spec": {"image": "ghcr.io/elastic-tts/worker-espeak:0.2.0"}})
 
     def rolled() -> bool:
         pods = ready_pods(admin, namespace, "roll-cpu")
         images = {p["spec"]["containers"][0]["image"] for p in pods}
-        return images == {"ghcr.io/elastic-tts/worker:0.2.0"} and len(pods) == 1
+        return images == {"ghcr.io/elastic-tts/worker-espeak:0.2.0"} and len(pods) == 1
 
     # The deployment controller rolls a new ReplicaSet (maxUnavailable 0: surge first).
     wait_for("the pods on the new image", rolled, timeout=60)

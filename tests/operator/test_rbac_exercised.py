@@ -78,7 +78,7 @@ def test_every_call_is_granted_and_every_grant_is_used(
     # A new image rolls the cpu Deployment; a pool removed and routing turned off: their
     # children are deleted.
     admin.patch(TTSSERVICES, namespace, "audited", {"spec": {
-        "image": "ghcr.io/elastic-tts/worker:0.2.0", "routing": {"enabled": False},
+        "image": "ghcr.io/elastic-tts/worker-espeak:0.2.0", "routing": {"enabled": False},
         "pools": {"gpu": None}}})
     wait_for("the gpu Deployment pruned",
              lambda: admin.get(DEPLOYMENTS, namespace, "audited-gpu") is None, timeout=30)

@@ -101,7 +101,7 @@ def test_weights_survive_a_spec_update(
     cluster, _, operator = running
     body = cluster.get(TTSSERVICES, NS, NAME) or {}
     spec = copy.deepcopy(body["spec"])
-    spec["image"] = "ghcr.io/elastic-tts/worker:0.2.0"
+    spec["image"] = "ghcr.io/elastic-tts/worker-espeak:0.2.0"
     spec["routing"]["hostnames"] = ["b.example.com"]
     cluster.patch(TTSSERVICES, NS, NAME, {"spec": spec, "metadata": {"generation": 2}})
     outcome = operator.converge()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.worker import fakes
+from elastic_tts_dev import fake_engines as fakes
 from tts_worker.state import EXTENSION, WorkerState
 
 AppFactory = Callable[..., Flask]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import wave
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.worker import fakes
+from elastic_tts_dev import fake_engines as fakes
 from tests.worker.conftest import AppFactory, state_of
 from tts_worker.config import ConfigError
 
@@ -75,7 +76,7 @@ def test_voices_lists_the_catalog_and_limits(app: Flask) -> None:
     assert body["engine"] == "test-silence"
     assert body["voices"] == ["alto", "bass"]
     assert body["emotions"] == ["neutral", "happy"]
-    assert body["formats"] == ["wav", "mp3"]
+    assert body["formats"] == ["wav", "mp3", "pcm"]
     assert body["max_chars"] == 50
     assert body["speed"] == {"min": 0.5, "max": 2.0, "default": 1.0}
 
@@ -185,8 +186,8 @@ def test_unknown_voice_lists_the_valid_ones(app: Flask) -> None:
     assert payload["valid"] == ["neutral", "happy"]
 
 
-def test_a_full_concurrency_limit_answers_429_with_retry_after(make_app: AppFactory) -> None:
-    app = make_app(MAX_CONCURRENCY=1, RETRY_AFTER=3, CACHE_ENTRIES=0)
+def test_a_full_queue_answers_429_overloaded_with_retry_after(make_app: AppFactory) -> None:
+    app = make_app(MAX_CONCURRENCY=1, MAX_QUEUE=0, CACHE_ENTRIES=0)
     engine = fakes.LAST["test-silence"]
     engine.gate = threading.Event()
     first: dict[str, int] = {}
@@ -198,10 +199,74 @@ def test_a_full_concurrency_limit_answers_429_with_retry_after(make_app: AppFact
     engine.gate.set()
     thread.join(10)
     assert busy.status_code == 429
-    assert busy.headers["Retry-After"] == "3"
-    assert busy.get_json()["error"] == "too_many_requests"
+    assert int(busy.headers["Retry-After"]) >= 1
+    payload = busy.get_json()
+    assert (payload["error"], payload["reason"]) == ("overloaded", "queue_full")
     assert first["status"] == 200
     assert app.test_client().post("/tts", json={"text": "三"}).status_code == 200
+    assert sample(app, "tts_refusals_total", reason="queue_full") == 1
+    assert sample(app, "tts_refused_characters_total") == 1
+
+
+def test_a_request_waits_in_the_queue_when_its_slo_allows(make_app: AppFactory) -> None:
+    # 1000 chars/s: a 1-character request ahead costs ~1 ms; the SLO is 5 s.
+    app = make_app(MAX_CONCURRENCY=1, MAX_QUEUE=4, THROUGHPUT=1000, CACHE_ENTRIES=0)
+    engine = fakes.LAST["test-silence"]
+    engine.gate = threading.Event()
+    statuses: list[int] = []
+    threads = [threading.Thread(target=lambda t=t: statuses.append(
+        app.test_client().post("/tts", json={"text": t}).status_code)) for t in "一二三"]
+    for thread in threads:
+        thread.start()
+    assert engine.entered.acquire(timeout=10)
+    deadline = time.monotonic() + 10
+    while sample(app, "tts_queue_depth") < 2:
+        assert time.monotonic() < deadline, "the requests never queued"
+        time.sleep(0.01)
+    assert sample(app, "tts_backlog_characters") >= 2
+    assert sample(app, "tts_expected_wait_seconds") > 0
+    engine.gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert statuses == [200, 200, 200]
+    assert sample(app, "tts_queue_depth") == 0
+
+
+def test_a_request_that_would_miss_its_slo_is_refused_with_the_wait(
+        make_app: AppFactory) -> None:
+    # 10 chars/s and a 1 s SLO: 50 characters ahead is 5 s of waiting.
+    app = make_app(MAX_CONCURRENCY=1, MAX_QUEUE=4, THROUGHPUT=10, LATENCY_SLO_SECONDS=1,
+                   CACHE_ENTRIES=0)
+    engine = fakes.LAST["test-silence"]
+    engine.gate = threading.Event()
+    thread = threading.Thread(target=lambda: app.test_client().post(
+        "/tts", json={"text": "长" * 50}))
+    thread.start()
+    assert engine.entered.acquire(timeout=10)
+    refused = app.test_client().post("/tts", json={"text": "短"})
+    engine.gate.set()
+    thread.join(10)
+    assert refused.status_code == 429
+    payload = refused.get_json()
+    assert (payload["error"], payload["reason"]) == ("overloaded", "slo")
+    # W is about 5 s (less what the engine got through), T 0.1 s, B 1 s: about 4 s.
+    assert 3 <= int(refused.headers["Retry-After"]) <= 5
+    assert payload["budget_seconds"] == 1.0
+    assert sample(app, "tts_refusals_total", reason="slo") == 1
+
+
+def test_retries_are_not_offered_load_again(make_app: AppFactory) -> None:
+    app = make_app(CACHE_ENTRIES=0)
+    client = app.test_client()
+    body = {"text": "五个字符呢"}
+    client.post("/tts", json=body, headers={"X-Request-Id": "a-1"})
+    client.post("/tts", json=body, headers={"X-Request-Id": "a-1"})  # the same id again
+    client.post("/tts", json=body, headers={"X-Retry-Attempt": "2"})
+    client.post("/tts", json=body, headers={"x-stainless-retry-count": "1"})
+    client.post("/tts", json=body, headers={"X-Retry-Attempt": "0", "X-Request-Id": "b-1"})
+    assert sample(app, "tts_requests_total", status="200") == 5
+    assert sample(app, "tts_offered_requests_total") == 2
+    assert sample(app, "tts_characters_total") == 10
 
 
 @pytest.mark.parametrize("engine", ["test-broken", "test-buggy"])
@@ -284,7 +349,9 @@ def test_requests_and_characters_are_counted(app: Flask) -> None:
     assert sample(app, "tts_requests_total", status="200") == 2
     assert sample(app, "tts_requests_total", status="400") == 1
     assert sample(app, "tts_characters_total") == 8
+    assert sample(app, "tts_offered_requests_total") == 2
     assert sample(app, "tts_request_duration_seconds_count") == 2
+    assert sample(app, "tts_time_to_first_audio_seconds_count") == 2
     assert sample(app, "tts_inflight_requests") == 0
 
 

@@ -305,6 +305,6 @@ def test_through_the_api(make_app: AppFactory, tmp_path: Path, cpu_only: None) -
         assert wav.getframerate() == 24000
         assert wav.getnframes() == len(LONG_TEXT) * 240
     metrics = client.get("/metrics").get_data(as_text=True)
-    assert 'tts_engine_info{device="cpu",engine="modelscope",pool="cpu",service="tts"} 1.0' \
-        in metrics
+    assert ('tts_engine_info{device="cpu",engine="modelscope",namespace="default",pool="cpu",'
+            'service="tts"} 1.0') in metrics
     assert state_of(app).metrics.oom_total._value.get() > 0

@@ -15,8 +15,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from elastic_tts_dev import fake_engines as fakes
 from tests.required import require
-from tests.worker import fakes
 from tests.worker.conftest import state_of
 
 require("espeak-ng")

@@ -109,7 +109,7 @@ def test_encode_mp3_and_unknown_format() -> None:
 
 
 def _item(size: int) -> CachedAudio:
-    return CachedAudio(b"x" * size, "audio/wav", 1.0, 0.1)
+    return CachedAudio(b"x" * size, "audio/wav", 1.0, 0.1, 16000)
 
 
 def test_cache_evicts_the_least_recently_used() -> None:

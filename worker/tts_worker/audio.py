@@ -13,8 +13,14 @@ import subprocess
 import wave
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg"}
+# pcm is raw signed 16-bit little-endian mono samples (OpenAI's `pcm`); its rate goes in a
+# header, X-Sample-Rate.
+FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg", "pcm": "audio/pcm"}
+# The RIFF and data sizes of a WAV whose length is not known yet, as streaming writers
+# (espeak-ng --stdout among them) put them; readers take the data to run to the end.
+STREAMING_SIZE = 0xFFFFFFFF
 
 
 class AudioError(ValueError):
@@ -125,17 +131,58 @@ def mp3_available() -> bool:
 def encode(audio: Audio, fmt: str) -> bytes:
     if fmt == "wav":
         return to_wav(audio)
+    if fmt == "pcm":
+        return audio.pcm
     if fmt == "mp3":
-        return _encode_mp3(audio)
+        encoder = _mp3_encoder(audio.sample_rate)
+        return bytes(encoder.encode(audio.pcm) + encoder.flush())
     raise AudioError(f"unknown format {fmt!r}")
 
 
-def _encode_mp3(audio: Audio) -> bytes:
+def streaming_wav_header(sample_rate: int) -> bytes:
+    """A WAV header for data whose length is not known yet (see STREAMING_SIZE)."""
+    fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, sample_rate * 2, 2, 16)
+    return (b"RIFF" + struct.pack("<I", STREAMING_SIZE) + b"WAVE"
+            + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+            + b"data" + struct.pack("<I", STREAMING_SIZE - 36))
+
+
+class StreamEncoder:
+    """Encodes audio piece by piece, for a chunked response: the first piece fixes the
+    sample rate; `finish` returns what the format still holds back (MP3's last frames)."""
+
+    def __init__(self, fmt: str) -> None:
+        if fmt not in FORMATS:
+            raise AudioError(f"unknown format {fmt!r}")
+        self.format = fmt
+        self.sample_rate: int | None = None
+        self._mp3: Any = None
+
+    def encode(self, audio: Audio) -> bytes:
+        head = b""
+        if self.sample_rate is None:
+            self.sample_rate = audio.sample_rate
+            if self.format == "wav":
+                head = streaming_wav_header(audio.sample_rate)
+            elif self.format == "mp3":
+                self._mp3 = _mp3_encoder(audio.sample_rate)
+        elif audio.sample_rate != self.sample_rate:
+            raise AudioError(f"a stream cannot change its sample rate ({self.sample_rate} "
+                             f"then {audio.sample_rate})")
+        if self._mp3 is not None:
+            return head + bytes(self._mp3.encode(audio.pcm))
+        return head + audio.pcm
+
+    def finish(self) -> bytes:
+        return bytes(self._mp3.flush()) if self._mp3 is not None else b""
+
+
+def _mp3_encoder(sample_rate: int) -> Any:
     import lameenc
 
     encoder = lameenc.Encoder()
     encoder.set_bit_rate(64)
-    encoder.set_in_sample_rate(audio.sample_rate)
+    encoder.set_in_sample_rate(sample_rate)
     encoder.set_channels(1)
     encoder.set_quality(2)
-    return bytes(encoder.encode(audio.pcm) + encoder.flush())
+    return encoder

@@ -15,6 +15,7 @@ class CachedAudio:
     content_type: str
     duration: float
     synthesis_seconds: float
+    sample_rate: int
 
 
 class AudioCache:

@@ -2,11 +2,15 @@
 
 gunicorn's own SIGTERM handling stops accepting at once, so callers routed here in the
 moments after a spot interruption would see refused connections. Instead, on SIGTERM:
-1. /readyz and new POST /tts answer 503 at once (the app's Drain);
+1. /readyz and new synthesis requests answer 503 at once (the app's Drain);
 2. the worker keeps accepting, and waits until no request is in flight (at most
    TTS_DRAIN_TIMEOUT), then TTS_DRAIN_LINGER more seconds of 503s;
 3. it hands over to gunicorn's graceful exit, which finishes open connections; the master
    exits 0 once its workers have.
+
+A process retired by recycling (tts_worker.server.recycle) gets SIGTERM too, but its
+replacement is already serving: it stops answering probes and hands over to gunicorn's
+graceful exit at once, which stops accepting and finishes what is in flight.
 """
 
 from __future__ import annotations
@@ -15,28 +19,34 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from tts_worker.state import EXTENSION, WorkerState
+from tts_worker.state import WorkerState
 
 log = logging.getLogger(__name__)
 
 
-def install_sigterm_drain(worker: Any) -> None:
+def install_sigterm_drain(worker: Any, state: WorkerState, *, retiring: Callable[[], bool],
+                          stop_probes: Callable[[], None]) -> None:
     """Called from gunicorn's post_worker_init, once `worker.wsgi` is the Flask app."""
-    extensions = getattr(worker.wsgi, "extensions", None)
-    state: WorkerState | None = extensions.get(EXTENSION) if extensions else None
-    if state is None:
-        return
     started = threading.Event()
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         if started.is_set():
             return
         started.set()
+        if retiring():
+            threading.Thread(target=_retire, name="tts-retire", daemon=True).start()
+            return
         state.drain.begin()
         threading.Thread(target=_finish, name="tts-drain", daemon=True).start()
+
+    def _retire() -> None:
+        log.info("recycling: worker %s hands over to its replacement", worker.pid)
+        stop_probes()
+        worker.handle_exit(signal.SIGTERM, None)
 
     def _finish() -> None:
         settings = state.settings

@@ -1,20 +1,24 @@
-"""Per-process worker state: the engine's loading, the concurrency limit and the drain."""
+"""Per-process worker state: the engine's loading, admission, the drain and recycling."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import os
+import random
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask import current_app
 
+from tts_worker.admission import Admission
 from tts_worker.cache import AudioCache
 from tts_worker.config import Settings
 from tts_worker.engines import Engine, EngineError
 from tts_worker.metrics import WorkerMetrics
+from tts_worker.retries import RetryTracker
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +45,24 @@ class Drain:
     def begin(self) -> None:
         self._draining.set()
 
-    @contextlib.contextmanager
-    def track(self) -> Iterator[None]:
-        # Counted before the request checks `draining`, so a drain that starts in between
-        # still waits for it.
+    def enter(self) -> Callable[[], None]:
+        """Count one request in flight until the returned function is called (it may be
+        called more than once: a streamed response ends, and is closed, later than its view
+        returns). Counted before the request checks `draining`, so a drain that starts in
+        between still waits for it."""
         with self._idle:
             self._active += 1
-        try:
-            yield
-        finally:
+        left = threading.Event()
+
+        def leave() -> None:
             with self._idle:
+                if left.is_set():
+                    return
+                left.set()
                 self._active -= 1
                 self._idle.notify_all()
+
+        return leave
 
     def wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -65,18 +75,62 @@ class Drain:
         return True
 
 
-class Limiter:
-    """At most `limit` syntheses at once in this process; the rest are refused, not queued."""
+def resident_bytes() -> int | None:
+    """This process's resident set size, from /proc (Linux); None elsewhere."""
+    try:
+        fields = Path("/proc/self/statm").read_text().split()
+    except OSError:
+        return None
+    return int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._slots = threading.BoundedSemaphore(limit)
 
-    def try_acquire(self) -> bool:
-        return self._slots.acquire(blocking=False)
+class RecyclePolicy:
+    """When this process should be replaced: after TTS_MAX_REQUESTS requests plus a random
+    jitter of up to TTS_MAX_REQUESTS_JITTER (so that processes started together do not
+    all go together), or once its RSS or CUDA memory passes its high-water mark.
 
-    def release(self) -> None:
-        self._slots.release()
+    The replacement itself is the server's (tts_worker.server.recycle): the process asks
+    once, through `request`, and keeps serving until it is told to stop."""
+
+    def __init__(self, settings: Settings, engine: Engine,
+                 rss: Callable[[], int | None] = resident_bytes) -> None:
+        jitter = random.randint(0, settings.recycle_jitter) if settings.max_requests else 0
+        self.limit = settings.max_requests + jitter if settings.max_requests else 0
+        self._max_rss = settings.max_rss_mb * 2**20
+        self._max_vram = settings.max_vram_mb * 2**20
+        self._engine = engine
+        self._rss = rss
+        self._count = 0
+        self._lock = threading.Lock()
+        self.reason: str | None = None  # set once, when the process asked to be replaced
+        self.request: Callable[[str], None] | None = None  # bound by the server
+
+    def after_request(self) -> str | None:
+        """Count one request; the reason to recycle if that is now due (reported once)."""
+        with self._lock:
+            self._count += 1
+            if self.reason is not None:
+                return None
+            self.reason = self._due()
+            reason = self.reason
+        if reason is not None:
+            log.info("process %d asks to be replaced: %s", os.getpid(), reason)
+            if self.request is not None:
+                self.request(reason)
+        return reason
+
+    def _due(self) -> str | None:
+        if self.limit and self._count >= self.limit:
+            return "max_requests"
+        if self._max_rss:
+            rss = self._rss()
+            if rss is not None and rss > self._max_rss:
+                return "rss"
+        if self._max_vram:
+            vram = self._engine.device_memory_bytes()
+            if vram is not None and vram > self._max_vram:
+                return "vram"
+        return None
 
 
 @dataclass
@@ -85,13 +139,16 @@ class WorkerState:
     engine: Engine
     metrics: WorkerMetrics
     cache: AudioCache
-    limiter: Limiter
+    admission: Admission
     drain: Drain
+    retries: RetryTracker = field(default_factory=RetryTracker)
 
     def __post_init__(self) -> None:
         self.status = LOADING
         self.error: str | None = None
         self._loaded = threading.Event()
+        self.recycle = RecyclePolicy(self.settings, self.engine)
+        self.on_ready: list[Callable[[], None]] = []  # the server's hooks (recycling)
 
     def unavailable(self) -> tuple[str, str] | None:
         """Why this process cannot serve now, as (error code, message); None if it can."""
@@ -130,11 +187,28 @@ class WorkerState:
                      time.monotonic() - started)
         finally:
             self._loaded.set()
+            for hook in self.on_ready:
+                hook()
 
     def _fail(self, message: str) -> None:
         self.error = message
         self.status = FAILED
         log.error("engine %s failed to load: %s", self.engine.name, message)
+        write_termination_message(self.settings.termination_log,
+                                  f"engine {self.engine.name} failed to load: {message}")
+
+
+def write_termination_message(path: str, message: str) -> None:
+    """Kubernetes shows this file's content in the container's lastState once the container
+    stops (terminationMessagePath; kubelet creates the file). Written only where it exists,
+    so that a worker outside Kubernetes never creates /dev files."""
+    target = Path(path)
+    if not target.is_file():
+        return
+    try:
+        target.write_text(message[:4000], encoding="utf-8")
+    except OSError as exc:
+        log.warning("cannot write the termination message to %s: %s", path, exc)
 
 
 def current_state() -> WorkerState:

@@ -87,3 +87,15 @@ def _fit(sentence: str, limit: int) -> list[str]:
     if current:
         pieces.append(current)
     return pieces
+
+
+def stream_chunks(text: str, limit: int) -> list[str]:
+    """Chunks for streaming: the first sentence alone (cut at a clause if it is longer than
+    half the limit), so that the first audio comes soon; then chunks of up to `limit`."""
+    sentences = split_sentences(text)
+    if not sentences:
+        return [text] if text.strip() else []
+    head = _fit(sentences[0], max(8, limit // 2))[0]
+    # The pieces of a sentence are substrings of it, so the rest is what follows the head.
+    rest = text[text.index(head) + len(head):]
+    return [head, *chunk_text(rest, limit)]

@@ -66,7 +66,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 - --liveness=http://0.0.0.0:{{ .Values.health.port }}/healthz
 - --metrics-port={{ .Values.metrics.port }}
+- --log-level={{ .Values.logging.level }}
+- --log-format={{ .Values.logging.format }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/* An alert's labels: its severity, then prometheusRule.alertLabels. */}}
+{{- define "elastic-tts.alertLabels" -}}
+severity: {{ .severity }}
+{{- with .rule.alertLabels }}
+{{ toYaml . }}
 {{- end }}
 {{- end }}

@@ -9,6 +9,9 @@ import time
 
 from elastic_tts.commands.args import UsageError
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("plain", "full", "json")
+
 
 def rate_windows(text: str) -> tuple[str, str]:
     parts = [p.strip() for p in text.split(",")]
@@ -74,8 +77,27 @@ def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--rate-windows", type=rate_windows, default=("1m", "5m"),
                         metavar="SHORT,LONG",
                         help="PromQL rate windows for the short and long load (default 1m,5m)")
-    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info",
+                        help="least severe messages logged (default info)")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="full",
+                        help="plain: the message; full: time, level, logger and message; "
+                        "json: one JSON object per line (default full)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="the same as --log-level debug")
     parser.set_defaults(func=run_operator)
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    """kopf's own logging set-up (its formatters add the TTSService to each line), at the
+    chosen level; kopf itself knows only debug, info and warning, so error is set after."""
+    import logging
+
+    import kopf
+
+    kopf.configure(verbose=level == "debug", quiet=level in ("warning", "error"),
+                   log_format=kopf.LogFormat[log_format.upper()])
+    if level == "error":
+        logging.getLogger().setLevel(logging.ERROR)
 
 
 def run_operator(args: argparse.Namespace) -> int:
@@ -85,7 +107,7 @@ def run_operator(args: argparse.Namespace) -> int:
     from elastic_tts.handlers import metrics, operator_memo  # registers the handlers
     from elastic_tts.reconcile.tick import TickSettings
 
-    kopf.configure(verbose=args.verbose)
+    configure_logging("debug" if args.verbose else args.log_level, args.log_format)
     try:
         metrics.serve(args.metrics_port)
     except OSError as exc:

@@ -56,13 +56,13 @@ def tick_once(ticker: Ticker, body: kopf.Body, memory: Memory | None,
 def record(namespace: str, name: str, result: TickResult) -> None:
     if result.metrics_error:
         metrics.PROMETHEUS_FAILURES.labels(namespace, name).inc()
+    metrics.record_conditions(namespace, name, result.status.get("conditions"))
+    for event in result.events:
+        metrics.record_event(namespace, name, event.reason, event.type)
     decision = result.decision
     if decision is None:
         return
-    metrics.DECISIONS.labels(namespace, name, decision.mode).inc()
-    metrics.COST_PER_HOUR.labels(namespace, name).set(decision.cost_per_hour)
-    for pool, replicas in decision.replicas.items():
-        metrics.DESIRED_REPLICAS.labels(namespace, name, pool).set(replicas)
+    metrics.record_decision(namespace, name, decision)
     for change in result.changes:
         direction = "up" if change.after > change.before else "down"
         metrics.SCALE_CHANGES.labels(namespace, name, change.pool, direction).inc()

@@ -67,6 +67,7 @@ def reconcile_children(body: kopf.Body, name: str, namespace: str | None, spec: 
         message = "; ".join(exc.problems)
         kopf.event(body, type="Warning", reason=reasons.INVALID_SPEC_EVENT, message=message)
         metrics.ERRORS.labels(namespace, name, "InvalidSpec").inc()
+        metrics.record_event(namespace, name, reasons.INVALID_SPEC_EVENT, "Warning")
         raise kopf.PermanentError(f"invalid spec: {message}") from None
     try:
         outcome = converge_children(memo.ticker.cluster, namespace, name, parsed,

@@ -23,6 +23,10 @@ POOL_LABEL = f"{GROUP}/pool"
 LAST_APPLIED = f"{GROUP}/last-applied"
 
 WORKER_PORT = 8080
+# The worker's probe listener: /healthz, /readyz and /metrics on a socket of their own, so
+# that no client of the API port can starve them (TTS_PROBE_BIND).
+WORKER_PROBE_PORT = 8081
+WORKER_PROBE_PORT_NAME = "metrics"
 
 
 __all__ = ["pool_child_name"]  # named by the spec model, which checks that names fit

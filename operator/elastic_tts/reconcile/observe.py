@@ -67,6 +67,30 @@ def pod_interrupted(pod: Manifest, doomed_nodes: set[str]) -> bool:
     return pod.get("spec", {}).get("nodeName") in doomed_nodes
 
 
+# Waiting reasons that mean a worker container cannot start (its message says why).
+STUCK_REASONS = frozenset({"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull",
+                           "CreateContainerConfigError", "CreateContainerError",
+                           "InvalidImageName", "RunContainerError"})
+WORKER_CONTAINER = "worker"
+
+
+def worker_problem(pod: Manifest) -> str | None:
+    """Why this pod's worker cannot serve, as its container status tells: the termination
+    message a worker writes when its engine cannot start (kept in lastState once kubelet
+    has restarted it), or a waiting reason such as ImagePullBackOff. None if it can."""
+    statuses = pod.get("status", {}).get("containerStatuses") or []
+    for status in statuses:
+        if status.get("name") != WORKER_CONTAINER or status.get("ready"):
+            continue
+        waiting = (status.get("state") or {}).get("waiting") or {}
+        last = (status.get("lastState") or {}).get("terminated") or {}
+        if last.get("message") and last.get("reason") != "Completed":
+            return str(last["message"]).strip().splitlines()[0][:300]
+        if waiting.get("reason") in STUCK_REASONS:
+            return f"{waiting['reason']}: {waiting.get('message') or 'no message'}"[:300]
+    return None
+
+
 @dataclass
 class PoolView:
     """What one tick learnt about the pools, beyond the engine's PoolState."""
@@ -74,6 +98,8 @@ class PoolView:
     states: dict[str, PoolState] = field(default_factory=dict)
     interrupted_uids: set[str] = field(default_factory=set)  # all currently interrupted
     missing: list[str] = field(default_factory=list)  # pools without a Deployment
+    # pool -> "<pod>: <why its worker cannot serve>", for the first such pod
+    worker_problems: dict[str, str] = field(default_factory=dict)
 
 
 def observe_pools(spec: TTSServiceSpec, deployments: Iterable[Manifest],
@@ -103,6 +129,9 @@ def observe_pools(spec: TTSServiceSpec, deployments: Iterable[Manifest],
             continue
         if meta.get("deletionTimestamp"):
             continue  # draining: neither serving capacity nor waiting for it
+        problem = worker_problem(pod)
+        if problem is not None:
+            view.worker_problems.setdefault(pool, f"{meta.get('name', '?')}: {problem}")
         phase = pod.get("status", {}).get("phase")
         if phase == "Running" and _condition(pod, "Ready"):
             tally["ready"] += 1

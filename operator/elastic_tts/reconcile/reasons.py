@@ -9,7 +9,9 @@ METRICS_AVAILABLE = "MetricsAvailable"
 SPOT_FALLBACK = "SpotFallback"
 PAUSED = "Paused"
 INVALID_SPEC = "InvalidSpec"
-CONDITION_TYPES = (READY, METRICS_AVAILABLE, SPOT_FALLBACK, PAUSED, INVALID_SPEC)
+WORKER_FAILING = "WorkerFailing"  # a worker cannot start its engine (or its container)
+CONDITION_TYPES = (READY, METRICS_AVAILABLE, SPOT_FALLBACK, PAUSED, INVALID_SPEC,
+                   WORKER_FAILING)
 
 # Event reasons; each fires on a transition only
 SCALED_UP = "ScaledUp"
@@ -19,9 +21,10 @@ SPOT_RECOVERED = "SpotRecovered"
 SCHEDULE_WINDOW_OPENED = "ScheduleWindowOpened"
 METRICS_UNAVAILABLE = "MetricsUnavailable"
 INVALID_SPEC_EVENT = "InvalidSpec"
+ENGINE_FAILED = "EngineFailed"
 EVENT_REASONS = (
     SCALED_UP, SCALED_DOWN, SPOT_FALLBACK_EVENT, SPOT_RECOVERED, SCHEDULE_WINDOW_OPENED,
-    METRICS_UNAVAILABLE, INVALID_SPEC_EVENT,
+    METRICS_UNAVAILABLE, INVALID_SPEC_EVENT, ENGINE_FAILED,
 )
 
 # Condition reasons (the machine-readable "why" of a condition's status)
@@ -35,3 +38,5 @@ PAUSED_BY_SPEC = "PausedBySpec"
 RUNNING = "Running"
 SPEC_VALID = "SpecValid"
 SPEC_INVALID = "SpecInvalid"
+WORKERS_STARTING = "WorkersStartingOrServing"
+# ENGINE_FAILED is also WorkerFailing's reason when True

@@ -30,6 +30,8 @@ from elastic_tts.reconcile.kinds import (
     PDBS,
     SERVICES,
     WORKER_PORT,
+    WORKER_PROBE_PORT,
+    WORKER_PROBE_PORT_NAME,
     pool_child_name,
     selector,
 )
@@ -74,7 +76,14 @@ def _env(name: str, spec: TTSServiceSpec, pool: Pool) -> list[dict[str, Any]]:
         {"name": "TTS_DEVICE", "value": "cuda" if pool.is_gpu else "cpu"},
         {"name": "TTS_ENGINE", "value": spec.engine},
         {"name": "TTS_MODEL", "value": spec.model},
+        # What the worker's admission needs to follow the SLO (README, "Admission").
+        {"name": "TTS_MAX_CONCURRENCY", "value": str(pool.concurrency)},
+        {"name": "TTS_THROUGHPUT", "value": f"{pool.throughput:g}"},
+        {"name": "TTS_LATENCY_SLO_SECONDS", "value": f"{spec.scaling.latency_slo_seconds:g}"},
+        {"name": "TTS_PROBE_BIND", "value": f"0.0.0.0:{WORKER_PROBE_PORT}"},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        # The namespace label on every worker series, which the default queries select on.
+        {"name": "TTS_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
     ]
     if spec.voices:
         env.append({"name": "TTS_VOICES", "value": ",".join(spec.voices)})
@@ -96,21 +105,25 @@ def render_deployment(name: str, spec: TTSServiceSpec, pool: Pool) -> Manifest:
         "containers": [{
             "name": "worker",
             "image": spec.image,
-            "ports": [{"name": "http", "containerPort": WORKER_PORT}],
+            "ports": [{"name": "http", "containerPort": WORKER_PORT},
+                      {"name": WORKER_PROBE_PORT_NAME, "containerPort": WORKER_PROBE_PORT}],
             "env": _env(name, spec, pool),
             "resources": _resources(pool),
             "startupProbe": {
-                "httpGet": {"path": "/healthz", "port": "http"},
+                "httpGet": {"path": "/healthz", "port": WORKER_PROBE_PORT_NAME},
                 "periodSeconds": PROBE_PERIOD, "failureThreshold": startup_failures,
             },
             "readinessProbe": {
-                "httpGet": {"path": "/readyz", "port": "http"},
+                "httpGet": {"path": "/readyz", "port": WORKER_PROBE_PORT_NAME},
                 "periodSeconds": PROBE_PERIOD, "failureThreshold": 2,
             },
             "livenessProbe": {
-                "httpGet": {"path": "/healthz", "port": "http"},
+                "httpGet": {"path": "/healthz", "port": WORKER_PROBE_PORT_NAME},
                 "periodSeconds": 10, "failureThreshold": 3,
             },
+            # A worker whose engine cannot start writes why to the termination message,
+            # which the operator reads from the pod's status (observe.worker_problems).
+            "terminationMessagePolicy": "FallbackToLogsOnError",
             "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRESTOP_SLEEP)]}}},
             "securityContext": {
                 "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
@@ -137,7 +150,7 @@ def render_deployment(name: str, spec: TTSServiceSpec, pool: Pool) -> Manifest:
                     "labels": labels,
                     "annotations": {
                         "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(WORKER_PORT),
+                        "prometheus.io/port": str(WORKER_PROBE_PORT),
                         "prometheus.io/path": "/metrics",
                     },
                 },

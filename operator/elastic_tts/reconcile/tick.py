@@ -243,6 +243,12 @@ class Ticker:
             else "the operator manages replicas", now)
         conditions = set_condition(conditions, reasons.INVALID_SPEC, False, reasons.SPEC_VALID,
                                    "spec accepted", now)
+        problems = view.worker_problems
+        conditions = set_condition(
+            conditions, reasons.WORKER_FAILING, bool(problems),
+            reasons.ENGINE_FAILED if problems else reasons.WORKERS_STARTING,
+            "; ".join(f"pool {pool}: {why}" for pool, why in sorted(problems.items()))
+            or "no worker reports that it cannot start", now)
         pools = {}
         for name, target in decision.replicas.items():
             state = view.states[name]
@@ -291,6 +297,9 @@ class Ticker:
             events.append(Event("Warning", reasons.SPOT_FALLBACK_EVENT, message))
         elif flipped_to(before, after, reasons.SPOT_FALLBACK, False):
             events.append(Event("Normal", reasons.SPOT_RECOVERED, "spot pools healthy again"))
+        if flipped_to(before, after, reasons.WORKER_FAILING, True):
+            message = next(c["message"] for c in after if c["type"] == reasons.WORKER_FAILING)
+            events.append(Event("Warning", reasons.ENGINE_FAILED, message))
         if decision.window is not None and decision.window != old.get("window"):
             events.append(Event("Normal", reasons.SCHEDULE_WINDOW_OPENED,
                                 f"window {decision.window!r} is open (mode {decision.mode})"))

@@ -7,10 +7,12 @@ and report queueing, batches and CUDA out-of-memory errors to an EngineObserver.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from tts_worker.audio import Audio
+from tts_worker.text import stream_chunks
 
 
 class EngineError(Exception):
@@ -41,6 +43,8 @@ class Catalog:
 class EngineSettings:
     """The settings engines read (a slice of tts_worker.config.Settings)."""
 
+    model: str | None = None
+    model_root: str = "/opt/models"
     model_dir: str | None = None
     model_workdir: str | None = None
     device: str = "auto"
@@ -49,6 +53,7 @@ class EngineSettings:
     batch_window_ms: float = 5.0
     chunk_chars: int = 120
     emotions: tuple[str, ...] | None = None
+    voices: tuple[str, ...] | None = None
     timeout: float = 120.0
     espeak_bin: str = "espeak-ng"
 
@@ -98,5 +103,50 @@ class Engine(abc.ABC):
     def synthesize(self, request: SynthesisRequest) -> Audio:
         """Speak one validated request. Raises EngineError on failure."""
 
+    def synthesize_stream(self, request: SynthesisRequest, chunk_chars: int) -> Iterator[Audio]:
+        """Speak a request piece by piece, a short first sentence first, so that audio can
+        start before the whole text is done (see text.stream_chunks). Raises EngineError."""
+        for piece in stream_chunks(request.text, chunk_chars):
+            yield self.synthesize(replace(request, text=piece))
+
+    def device_memory_bytes(self) -> int | None:
+        """Accelerator memory this process holds (CUDA reserved), or None without one."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - most engines hold nothing to release
         """Release threads and devices."""
+
+
+def limit_voices(available: tuple[str, ...], wanted: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The catalogue TTS_VOICES asks for, in its order; every name must exist."""
+    if wanted is None:
+        return available
+    missing = [name for name in wanted if name not in available]
+    if missing:
+        raise EngineError(f"TTS_VOICES names {', '.join(missing)}, which this engine lacks; "
+                          f"it has {', '.join(available)}")
+    return tuple(dict.fromkeys(wanted))
+
+
+class UnavailableEngine(Engine):
+    """Stands in for an engine that could not even be built (no model, a voice the model
+    lacks): the worker stays up, and its readiness answer says why."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+
+    @property
+    def catalog(self) -> Catalog:
+        return Catalog(voices=("default",), emotions=("neutral",), default_voice="default",
+                       default_emotion="neutral", min_speed=1.0, max_speed=1.0)
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def load(self) -> None:
+        raise EngineError(self.reason)
+
+    def synthesize(self, request: SynthesisRequest) -> Audio:
+        raise EngineError(self.reason)

@@ -23,6 +23,7 @@ from tts_worker.engines.base import (
     EngineObserver,
     EngineSettings,
     SynthesisRequest,
+    limit_voices,
 )
 from tts_worker.engines.registry import register_engine
 
@@ -57,8 +58,11 @@ class EspeakEngine(Engine):
     def __init__(self, settings: EngineSettings) -> None:
         self._bin = settings.espeak_bin
         self._timeout = settings.timeout
-        self._catalog = Catalog(voices=tuple(VOICES), emotions=tuple(EMOTIONS),
-                                default_voice="mandarin-female", default_emotion="neutral")
+        voices = limit_voices(tuple(VOICES), settings.voices)
+        # espeak-ng's voices are built in: it has no model, and TTS_MODEL means nothing to it.
+        self._catalog = Catalog(voices=voices, emotions=tuple(EMOTIONS),
+                                default_voice="mandarin-female" if "mandarin-female" in voices
+                                else voices[0], default_emotion="neutral")
 
     @property
     def catalog(self) -> Catalog:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -26,16 +27,57 @@ CONFIGURATION = "configuration.json"
 _MARKER = ".tts-worker-source"
 
 
-def resolve_model_dir(value: str | None) -> Path:
-    if not value:
-        raise EngineError("TTS_MODEL_DIR is not set; the modelscope engine needs a local "
-                          "model directory (the worker never downloads models)")
+# A ModelScope id: <organisation>/<name>. ModelScope moved the `damo` models to `iic`;
+# either spelling finds a model baked under the other.
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_ORG_ALIASES = {"damo": "iic", "iic": "damo"}
+
+
+def resolve_model(model_dir: str | None, model: str | None, model_root: str) -> Path:
+    """The local model directory: TTS_MODEL_DIR if set, else TTS_MODEL, which is a path (it
+    starts with `/`, `.` or `~`) or an id baked into the image at <TTS_MODEL_ROOT>/<id>."""
+    if model_dir:
+        return _model_directory(model_dir, "TTS_MODEL_DIR")
+    if not model:
+        raise EngineError("TTS_MODEL is not set: name a model baked into the image "
+                          f"({_baked_list(model_root)}) or a local directory "
+                          "(the worker never downloads models)")
+    if model.startswith(("/", ".", "~")):
+        return _model_directory(model, "TTS_MODEL")
+    if not _MODEL_ID.match(model):
+        raise EngineError(f"TTS_MODEL = {model!r} is neither a path nor a model id "
+                          "like iic/speech_sambert-hifigan_tts_zh-cn_16k")
+    org, name = model.split("/")
+    for candidate in (model, f"{_ORG_ALIASES.get(org.lower(), org)}/{name}"):
+        path = Path(model_root) / candidate
+        if (path / CONFIGURATION).is_file():
+            return path.resolve()
+    raise EngineError(f"TTS_MODEL = {model!r} is not in this image (looked in "
+                      f"{Path(model_root) / model}; it has {_baked_list(model_root)}); the "
+                      "worker never downloads models: bake it in, or mount it and set a path")
+
+
+def baked_models(model_root: str) -> list[str]:
+    """The ids under `model_root` that hold a model (<root>/<org>/<name>/configuration.json)."""
+    root = Path(model_root)
+    if not root.is_dir():
+        return []
+    return sorted(f"{c.parent.parent.name}/{c.parent.name}"
+                  for c in root.glob(f"*/*/{CONFIGURATION}"))
+
+
+def _baked_list(model_root: str) -> str:
+    found = baked_models(model_root)
+    return ", ".join(found) if found else f"no model under {model_root}"
+
+
+def _model_directory(value: str, variable: str) -> Path:
     path = Path(value).expanduser().resolve()
     if not path.is_dir():
-        raise EngineError(f"TTS_MODEL_DIR = {value!r}: no such directory "
+        raise EngineError(f"{variable} = {value!r}: no such directory "
                           "(the worker never downloads models)")
     if not (path / CONFIGURATION).is_file():
-        raise EngineError(f"TTS_MODEL_DIR = {value!r} has no {CONFIGURATION}; "
+        raise EngineError(f"{variable} = {value!r} has no {CONFIGURATION}; "
                           "it is not a ModelScope model directory")
     return path
 

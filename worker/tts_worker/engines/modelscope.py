@@ -41,11 +41,12 @@ from tts_worker.engines.base import (
     EngineObserver,
     EngineSettings,
     SynthesisRequest,
+    limit_voices,
 )
 from tts_worker.engines.batching import BatcherClosed, MicroBatcher
-from tts_worker.engines.model_dir import read_voices, resolve_model_dir, writable_model_dir
+from tts_worker.engines.model_dir import read_voices, resolve_model, writable_model_dir
 from tts_worker.engines.registry import register_engine
-from tts_worker.text import chunk_text, halve
+from tts_worker.text import chunk_text, halve, stream_chunks
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,8 @@ class ModelScopeEngine(Engine):
     def __init__(self, settings: EngineSettings, observer: EngineObserver) -> None:
         self._settings = settings
         self._observer = observer
-        self._source = resolve_model_dir(settings.model_dir)
-        voices = read_voices(self._source) or (DEFAULT_VOICE,)
+        self._source = resolve_model(settings.model_dir, settings.model, settings.model_root)
+        voices = limit_voices(read_voices(self._source) or (DEFAULT_VOICE,), settings.voices)
         emotions = settings.emotions or SAMBERT_EMOTIONS
         for name in (*voices, *emotions):
             if not _NAME.match(name):
@@ -136,18 +137,35 @@ class ModelScopeEngine(Engine):
                  " (fp16)" if self._fp16 else "", self._batcher.max_batch)
 
     def synthesize(self, request: SynthesisRequest) -> Audio:
-        if self._batcher is None:
-            raise EngineError("the engine is not loaded")
         chunks = chunk_text(request.text, self._settings.chunk_chars) or [request.text]
-        try:
-            futures = self._batcher.submit(request.voice,
-                                           [_Chunk(c, request.emotion) for c in chunks])
-        except BatcherClosed as exc:
-            raise EngineError(str(exc)) from exc
-        parts = self._collect(futures)
+        parts = list(self._collect(self._submit(request, chunks)))
         try:
             return change_tempo(concat(parts), request.speed)
         except AudioError as exc:
+            raise EngineError(str(exc)) from exc
+
+    def synthesize_stream(self, request: SynthesisRequest, chunk_chars: int) -> Iterator[Audio]:
+        # Every chunk goes to the batcher at once (a GPU batches them); each is yielded as
+        # soon as it and those before it are done.
+        chunks = stream_chunks(request.text, chunk_chars) or [request.text]
+        for part in self._collect(self._submit(request, chunks)):
+            try:
+                yield change_tempo(part, request.speed)
+            except AudioError as exc:
+                raise EngineError(str(exc)) from exc
+
+    def device_memory_bytes(self) -> int | None:
+        if self._device != "cuda" or self._torch is None:
+            return None
+        return int(self._torch.cuda.memory_reserved())
+
+    def _submit(self, request: SynthesisRequest, chunks: list[str]) -> list[Future[Audio]]:
+        if self._batcher is None:
+            raise EngineError("the engine is not loaded")
+        try:
+            return self._batcher.submit(request.voice,
+                                        [_Chunk(c, request.emotion) for c in chunks])
+        except BatcherClosed as exc:
             raise EngineError(str(exc)) from exc
 
     def close(self) -> None:
@@ -277,22 +295,24 @@ class ModelScopeEngine(Engine):
 
     # Waiting, on the request thread.
 
-    def _collect(self, futures: list[Future[Audio]]) -> list[Audio]:
+    def _collect(self, futures: list[Future[Audio]]) -> Iterator[Audio]:
+        """Each chunk's audio in order; a consumer that stops early cancels the rest."""
         deadline = time.monotonic() + self._settings.timeout
-        parts: list[Audio] = []
         try:
             for future in futures:
-                parts.append(future.result(timeout=max(0.0, deadline - time.monotonic())))
-        except (FutureTimeout, CancelledError) as exc:
-            raise EngineError(f"synthesis took longer than {self._settings.timeout:g} s") from exc
-        except EngineError:
-            raise
-        except Exception as exc:
-            raise _engine_error(exc) from exc
+                try:
+                    part = future.result(timeout=max(0.0, deadline - time.monotonic()))
+                except (FutureTimeout, CancelledError) as exc:
+                    raise EngineError(f"synthesis took longer than "
+                                      f"{self._settings.timeout:g} s") from exc
+                except EngineError:
+                    raise
+                except Exception as exc:
+                    raise _engine_error(exc) from exc
+                yield part
         finally:
             for future in futures:
                 future.cancel()
-        return parts
 
 
 def _markup(text: str, emotion: str) -> str:

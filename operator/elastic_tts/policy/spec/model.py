@@ -279,8 +279,10 @@ class TTSServiceSpec:
                             "damo/speech_sambert-hifigan_tts_zh-cn_16k",
                             max_length=512, pattern=NON_BLANK)
     engine: Engine = spec_field("The worker's engine.", "modelscope")
-    image: str = spec_field("The worker image, shared by every pool.",
-                            "ghcr.io/elastic-tts/worker:0.1.0",
+    image: str = spec_field("The worker image, shared by every pool. The default, built by "
+                            "`make images`, carries the default engine for GPU and CPU "
+                            "pools.",
+                            "ghcr.io/elastic-tts/worker-gpu:0.1.0",
                             max_length=512, pattern=NON_BLANK)
     voices: tuple[str, ...] = spec_field("Voices the worker offers (default: the engine's).",
                                          (), max_items=64, max_length=64)

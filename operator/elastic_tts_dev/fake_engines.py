@@ -1,8 +1,9 @@
 """Engines for tests, registered at the worker's own seam (the engine registry).
 
-`create_app()` here is also a gunicorn target: `tests.worker.fakes:create_app()` runs the
-real worker with these engines in every gunicorn process. In a subprocess they are tuned
-by environment variables (TTS_FAKE_DELAY seconds per request).
+`create_app()` here is also a gunicorn target: `GUNICORN_APP` runs the real worker with
+these engines in every gunicorn process. In a subprocess they are tuned
+by environment variables (TTS_FAKE_DELAY seconds per request, TTS_FAKE_LOAD_SECONDS to
+load).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from tts_worker.engines import (
     register_engine,
 )
 
+# The gunicorn app of the real worker with these engines (tests and `bench/`).
+GUNICORN_APP = "elastic_tts_dev.fake_engines:create_app()"
 SAMPLE_RATE = 16000
 SAMPLES_PER_CHAR = 160  # 10 ms of audio per character
 
@@ -36,8 +39,9 @@ class SilenceEngine(Engine):
 
     name = "test-silence"
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, load_seconds: float = 0.0) -> None:
         self._delay = delay
+        self._load_seconds = load_seconds
         self.gate: threading.Event | None = None  # when set, synthesize waits for it
         self.entered = threading.Semaphore(0)  # released as each synthesis starts
         self.calls: list[SynthesisRequest] = []
@@ -52,7 +56,7 @@ class SilenceEngine(Engine):
         return "cpu"
 
     def load(self) -> None:
-        pass
+        time.sleep(self._load_seconds)
 
     def synthesize(self, request: SynthesisRequest) -> Audio:
         self.calls.append(request)
@@ -100,7 +104,8 @@ def _keep(engine: SilenceEngine) -> SilenceEngine:
 
 @register_engine("test-silence")
 def _silence(settings: EngineSettings, observer: EngineObserver) -> Engine:
-    return _keep(SilenceEngine(float(os.environ.get("TTS_FAKE_DELAY", "0"))))
+    return _keep(SilenceEngine(float(os.environ.get("TTS_FAKE_DELAY", "0")),
+                               float(os.environ.get("TTS_FAKE_LOAD_SECONDS", "0"))))
 
 
 @register_engine("test-broken")

@@ -1,0 +1,1 @@
+"""The dashboard and the alerts, checked against the real exporters and promtool."""
