@@ -538,15 +538,21 @@ def _node_ready(core: Any, name: str) -> bool:
 
 @contextlib.contextmanager
 def signals_raise() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C, so `finally` blocks stop the children."""
+    """SIGINT and SIGTERM raise KeyboardInterrupt, so `finally` blocks stop the children.
+
+    SIGINT is handled even when the process inherited it ignored, as a shell's background
+    job (`make playground &`) or nohup does: a foreground-until-interrupted command that
+    promises to stop on SIGINT must not silently ignore it."""
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {signum: signal.signal(signum, handler)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, before in previous.items():
+            signal.signal(signum, before)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,17 +22,24 @@ from tests.operator.cluster import wait_for
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Run:
     """The playground as a child process in its own session, its output collected."""
 
-    def __init__(self, out: Path, *args: str) -> None:
+    def __init__(self, out: Path, *args: str, sigint_ignored: bool = False) -> None:
+        """`sigint_ignored`: start it as a shell starts a background job (`cmd &`),
+        with SIGINT ignored."""
         self.out = out
         self.log = out.parent / f"{out.name}.log"
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "elastic_tts_dev.playground", "--out", str(out),
                  *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
+                preexec_fn=ignore_sigint if sigint_ignored else None)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -153,12 +160,19 @@ def test_playground_scales_shows_a_spot_shortage_and_stops_on_sigint(
 
 
 @pytest.mark.timeout(300)
-def test_sigterm_while_starting_leaves_no_process(binaries_built: None, runs: list[Run],
-                                                  tmp_path: Path) -> None:
-    run = Run(tmp_path / "playground")
+@pytest.mark.parametrize(("signum", "sigint_ignored"), [
+    (signal.SIGTERM, False),
+    # Started as a background job (`make playground &`), which inherits SIGINT ignored:
+    # the promise to stop on SIGINT still holds.
+    (signal.SIGINT, True),
+], ids=["sigterm", "sigint-as-background-job"])
+def test_a_signal_while_starting_leaves_no_process(binaries_built: None, runs: list[Run],
+                                                   tmp_path: Path, signum: int,
+                                                   sigint_ignored: bool) -> None:
+    run = Run(tmp_path / "playground", sigint_ignored=sigint_ignored)
     runs.append(run)
     wait_for("the cluster up", lambda: run.said("cluster up in"), 240, 0.5)
     pids = run.pids()
     assert len(pids) >= 5, pids
-    assert run.stop(signal.SIGTERM) == 0, run.output()[-3000:]
+    assert run.stop(signum) == 0, run.output()[-3000:]
     assert_nothing_left(run, pids)
