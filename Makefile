@@ -21,7 +21,7 @@ IMAGE_REGISTRY ?= ghcr.io/elastic-tts
 IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\(.*\)"/\1/p' charts/elastic-tts/Chart.yaml)
 DOCKER ?= docker
 
-.PHONY: help venv system-deps cluster-bin cluster tools lint typecheck importlint check test test-all e2e bench demo worker clean
+.PHONY: help venv system-deps cluster-bin cluster playground tools lint typecheck importlint check test test-all e2e bench demo worker clean
 
 help:
 	@echo "make demo      run the main job: elastic-tts simulate on the built-in day"
@@ -31,6 +31,7 @@ help:
 	@echo "make bench     run the benchmarks"
 	@echo "make worker    run the TTS worker on http://localhost:8080 (espeak engine)"
 	@echo "make cluster   run a local Kubernetes (etcd, apiserver, controllers, scheduler, kwok)"
+	@echo "make playground  the operator on a local cluster with a compressed day of traffic"
 	@echo "make images    build the operator and worker images (needs a Docker engine)"
 	@echo "make chart     package the Helm chart into dist/ (helm package)"
 	@echo "make chart-docs regenerate charts/elastic-tts/README.md with helm-docs"
@@ -69,6 +70,11 @@ cluster-bin: venv
 # A local cluster in the foreground until Ctrl-C; admin kubeconfig in out/cluster/kubeconfig.
 cluster: cluster-bin
 	$(BIN)/python -m elastic_tts_dev.cluster --kubeconfig out/cluster/kubeconfig
+
+# The operator on a local cluster, the chart installed, full.yaml applied and a compressed
+# day of traffic, in the foreground until Ctrl-C; kubeconfig and tools in out/playground.
+playground: system-deps venv cluster-bin
+	$(BIN)/python -m elastic_tts_dev.playground --out out/playground
 
 lint: venv
 	$(BIN)/ruff check .

@@ -8,8 +8,9 @@ Started as child processes, in this order, each waited for:
   anyone but the control plane itself, the admin and kwok (`audit_events`);
 - kube-controller-manager with the controllers a workload needs (deployment,
   replicaset, garbage collector, disruption, service account and its tokens, node
-  lifecycle, taint eviction, pod GC, namespace, root CA publisher), each under its own
-  service account (``--use-service-account-credentials``), as kubeadm runs it;
+  lifecycle, taint eviction, pod GC, namespace, root CA publisher, EndpointSlices),
+  each under its own service account (``--use-service-account-credentials``), as
+  kubeadm runs it;
 - kube-scheduler;
 - kwok, with its upstream node and pod stages: it keeps every node annotated
   ``kwok.x-k8s.io/node: fake`` Ready (status and leases) and plays the kubelet for the
@@ -79,6 +80,8 @@ CONTROLLERS = (
     "node-lifecycle-controller", "taint-eviction-controller",
     "pod-garbage-collector-controller", "namespace-controller",
     "root-ca-certificate-publisher-controller",
+    # A Service's Ready endpoints, as kube-proxy reads them (the e2e tier's clients too).
+    "endpointslice-controller",
 )
 SERVICE_RANGE = "10.96.0.0/12"  # kubeadm's default: room for every Service
 POD_DELETE_STAGE = Path(__file__).with_name("kwok-pod-delete.yaml")
@@ -203,7 +206,8 @@ class LocalCluster:
         return self
 
     def stop(self) -> None:
-        """Stop every component, last started first, and remove an own work folder."""
+        """Stop every component, last started first, and remove an own work folder (of
+        a given one, etcd's data: over 100 MB of write-ahead log that nothing reads)."""
         while self.children:
             self.children.pop().stop(grace=10)
         if self._api is not None:
@@ -211,6 +215,8 @@ class LocalCluster:
             self._api = None
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+        else:
+            shutil.rmtree(self.workdir / "etcd", ignore_errors=True)
 
     def _dead(self) -> str | None:
         for child in self.children:
@@ -435,11 +441,15 @@ class LocalCluster:
         return names
 
     def add_nodes(self, pool: NodePool, count: int, unique: bool = True) -> list[str]:
-        """`count` more nodes of `pool`, waited for until Ready (kwok marks them)."""
+        """`count` more nodes of `pool`, waited for until Ready (kwok marks them). Nodes
+        of a ``runtime="process"`` pool are only created: kwok leaves them alone, and
+        whoever plays their kubelet reports them Ready."""
         core = self._core()
         names = pool.node_names(count, unique=unique)
         for index, name in enumerate(names):
             core.create_node(pool.node(name, index))
+        if pool.runtime == "process":
+            return names
         for name in names:
             wait_until(f"node {name} Ready", partial(_node_ready, core, name), 60,
                        alive=self._dead)
@@ -527,16 +537,22 @@ def _node_ready(core: Any, name: str) -> bool:
 
 
 @contextlib.contextmanager
-def _signals_raise() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C, so `finally` blocks stop the children."""
+def signals_raise() -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt, so `finally` blocks stop the children.
+
+    SIGINT is handled even when the process inherited it ignored, as a shell's background
+    job (`make playground &`) or nohup does: a foreground-until-interrupted command that
+    promises to stop on SIGINT must not silently ignore it."""
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {signum: signal.signal(signum, handler)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, before in previous.items():
+            signal.signal(signum, before)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -549,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep etcd data, PKI and logs here (default: a temp folder)")
     args = parser.parse_args(argv)
-    with _signals_raise():
+    with signals_raise():
         try:
             cluster = LocalCluster(workdir=args.workdir).start()
         except (binaries_module.BuildError, ClusterError) as exc:

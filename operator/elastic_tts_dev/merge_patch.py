@@ -1,5 +1,5 @@
 """JSON merge patch (RFC 7386) applied as an API server applies it, for the in-memory
-ports of tests/reconcile and the e2e tier's emulator."""
+ports of tests/reconcile (the reconcile layer's unit tests)."""
 
 from __future__ import annotations
 

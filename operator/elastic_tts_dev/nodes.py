@@ -5,7 +5,9 @@ The labels are the ones Karpenter puts on EKS nodes (``karpenter.sh/capacity-typ
 ones (instance type, zone, hostname, os, arch), and ``elastictts.io/pool``, the label
 the README asks users to put on their node groups and the examples select on. GPU nodes
 have ``nvidia.com/gpu`` capacity and the usual ``nvidia.com/gpu=true:NoSchedule`` taint
-of a GPU node pool. kwok manages every node carrying ``kwok.x-k8s.io/node: fake``.
+of a GPU node pool. kwok manages every node carrying ``kwok.x-k8s.io/node: fake``; a pool
+with ``runtime="process"`` has nodes without it, which kwok leaves alone, so that a test's
+own kubelet stand-in can run real processes for the pods bound there (tests/e2e).
 """
 
 from __future__ import annotations
@@ -52,6 +54,12 @@ class NodePool:
     labels: Mapping[str, str] = field(default_factory=dict)
     taints: tuple[Mapping[str, str], ...] = ()
     max_pods: int = 110  # the kubelet's default
+    runtime: str = "kwok"  # or "process": kwok leaves the nodes to another kubelet
+
+    def __post_init__(self) -> None:
+        if self.runtime not in ("kwok", "process"):
+            raise ValueError(f"NodePool {self.name}: runtime must be kwok or process, "
+                             f"got {self.runtime!r}")
 
     @property
     def gpu(self) -> bool:
@@ -84,7 +92,7 @@ class NodePool:
             "karpenter.k8s.aws/instance-family": kind.family,
             "karpenter.k8s.aws/instance-cpu": str(kind.cpu),
             POOL_LABEL: self.name,
-            "type": "kwok",
+            "type": self.runtime,
         }
         if self.gpu:
             labels.update({"karpenter.k8s.aws/instance-gpu-count": str(kind.gpus),
@@ -92,6 +100,9 @@ class NodePool:
                            "karpenter.k8s.aws/instance-gpu-manufacturer": "nvidia",
                            "nvidia.com/gpu.present": "true"})
         labels.update(self.labels)
+        annotations = {"node.alpha.kubernetes.io/ttl": "0"}
+        if self.runtime == "kwok":
+            annotations[KWOK_ANNOTATION[0]] = KWOK_ANNOTATION[1]
         resources = {"cpu": str(kind.cpu), "memory": f"{kind.memory_gib}Gi",
                      "pods": str(self.max_pods),
                      "ephemeral-storage": "100Gi"}
@@ -99,9 +110,7 @@ class NodePool:
             resources[GPU_RESOURCE] = str(kind.gpus)
         return {
             "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "labels": labels,
-                         "annotations": {KWOK_ANNOTATION[0]: KWOK_ANNOTATION[1],
-                                         "node.alpha.kubernetes.io/ttl": "0"}},
+            "metadata": {"name": name, "labels": labels, "annotations": annotations},
             "spec": {"taints": self.all_taints()},
             "status": {"capacity": resources, "allocatable": resources},
         }

@@ -10,7 +10,6 @@ a test sets, so Prometheus computes real rates from real scrapes.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import requests
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from elastic_tts_dev.processes import free_port
+from elastic_tts_dev.processes import Child, free_port
 
 
 class Exporter:
@@ -53,7 +52,7 @@ class Exporter:
         self._refusing: dict[tuple[str, str, str], float] = {}
         self.port = free_port()
         self._server, _ = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
-        self._rates: dict[tuple[str, str, str], float] = {}
+        self._rates: dict[tuple[str, str, str], tuple[float, float]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._feed, name="exporter-feed", daemon=True)
@@ -67,13 +66,19 @@ class Exporter:
         return namespace, service, pool
 
     def set_load(self, service: str, pool: str, chars_per_second: float,
-                 namespace: str | None = None, admission: bool = True) -> None:
+                 namespace: str | None = None, requests_per_second: float | None = None,
+                 admission: bool = True) -> None:
+        """From now on the pool serves these rates (requests default to one per
+        CHARACTERS_PER_REQUEST characters); `admission` also exports the workers'
+        admission series (no refusals, an empty queue) unless set_admission set them."""
         key = self._key(service, pool, namespace)
+        if requests_per_second is None:
+            requests_per_second = chars_per_second / self.CHARACTERS_PER_REQUEST
         with self._lock:
-            self._rates[key] = chars_per_second
+            self._rates[key] = (chars_per_second, requests_per_second)
         if admission and key not in self._refusing:
             self.set_admission(service, pool, namespace=namespace)
-        self._advance(key, 0, 0)
+        self._advance(key, 0, 0, 0)
 
     def set_admission(self, service: str, pool: str, *, refusals_per_second: float = 0.0,
                       backlog_characters: float = 0.0, queue_depth: float = 0.0,
@@ -83,13 +88,13 @@ class Exporter:
             self._refusing[key] = refusals_per_second
         self.backlog.labels(*key).set(backlog_characters)
         self.queue_depth.labels(*key).set(queue_depth)
-        self._advance(key, 0, 0)
+        self._advance(key, 0, 0, 0)
 
-    def _advance(self, key: tuple[str, str, str], characters: float, refused: float) -> None:
-        requests = characters / self.CHARACTERS_PER_REQUEST
+    def _advance(self, key: tuple[str, str, str], characters: float, count: float,
+                 refused: float) -> None:
         self.characters.labels(*key).inc(characters)
-        self.offered.labels(*key).inc(requests)
-        self.requests.labels(*key, "200").inc(requests)
+        self.offered.labels(*key).inc(count)
+        self.requests.labels(*key, "200").inc(count)
         if key in self._refusing:
             self.refusals.labels(*key, "slo").inc(refused)
             self.requests.labels(*key, "429").inc(refused)
@@ -100,7 +105,8 @@ class Exporter:
                 rates = dict(self._rates)
                 refusing = dict(self._refusing)
             for key in rates.keys() | refusing.keys():
-                self._advance(key, rates.get(key, 0.0) * self.TICK,
+                characters, answered = rates.get(key, (0.0, 0.0))
+                self._advance(key, characters * self.TICK, answered * self.TICK,
                               refusing.get(key, 0.0) * self.TICK)
 
     def close(self) -> None:
@@ -111,7 +117,9 @@ class Exporter:
 
 
 class Prometheus:
-    """`prometheus` on a free loopback port with a 1 s scrape of the exporter."""
+    """`prometheus` on a free loopback port with a 1 s scrape of the exporter, run as a
+    `Child` (it dies with its parent, even a SIGKILLed one); its log is prometheus.log in
+    its folder."""
 
     def __init__(self, target_port: int | None = None, scrape_configs: str | None = None,
                  rule_files: tuple[Path, ...] = ()) -> None:
@@ -137,32 +145,40 @@ class Prometheus:
         self._args = [binary, f"--config.file={config}",
                       f"--storage.tsdb.path={self._dir / 'data'}",
                       f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]
-        self.process: subprocess.Popen[bytes] | None = None
+        self.child: Child | None = None
         self.start()
 
+    @property
+    def pid(self) -> int | None:
+        return self.child.pid if self.child is not None else None
+
     def start(self) -> None:
-        self.process = subprocess.Popen(self._args, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+        self.child = Child("prometheus", self._args, self._dir / "prometheus.log")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            if not self.child.alive():
+                break
             try:
                 if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.2)
+        tail = self.child.tail(10)
         self.stop()
-        raise RuntimeError("prometheus did not become ready within 30 s")
+        raise RuntimeError(f"prometheus did not become ready within 30 s; its log:\n{tail}")
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-            self.process = None
+        """SIGTERM (SIGKILL after 10 s): Prometheus shuts down cleanly."""
+        if self.child is not None:
+            self.child.stop(grace=10)
+            self.child = None
+
+    def kill(self) -> None:
+        """SIGKILL, as an OOM kill or a lost node would."""
+        if self.child is not None:
+            self.child.kill()
+            self.child = None
 
     def close(self) -> None:
         self.stop()

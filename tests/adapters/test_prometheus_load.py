@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -87,10 +88,28 @@ def test_an_override_replaces_the_scaled_signal(prometheus: Prometheus) -> None:
     assert short.pool("gpu").requests == pytest.approx(3, rel=0.25)  # the rest: built in
 
 
-def test_one_round_trip_per_window_carries_every_signal() -> None:
-    query = LoadQuery("prod", "tts", "characters", WINDOWS, PrometheusSource())
-    text = builtin_query(query, "1m")
-    assert text.count(' or ') == 4 and text.count('namespace="prod",service="tts"') == 5
+def test_one_round_trip_carries_every_signal_of_both_windows() -> None:
+    query = LoadQuery("prod", "tts", "characters", ("1m", "5m"), PrometheusSource())
+    text = builtin_query(query, query.windows)
+    assert text.count(' or ') == 9 and text.count('namespace="prod",service="tts"') == 10
+    assert text.count('"window", "1m"') == 5 and text.count('"window", "5m"') == 5
+
+
+def test_a_tick_asks_prometheus_once(prometheus: Prometheus) -> None:
+    source = PrometheusLoadSource()
+    asked: list[str] = []
+    instant = source.instant
+
+    def counting(url: str, query: str, timeout: float) -> Any:
+        asked.append(query)
+        return instant(url, query, timeout)
+
+    source.instant = counting  # type: ignore[method-assign]
+    loads = source.load(LoadQuery("prod", "tts", "characters", WINDOWS,
+                                  PrometheusSource(url=prometheus.url, timeout_seconds=2)))
+    assert len(asked) == 1
+    for window in WINDOWS:  # each window's series went to its own window
+        assert loads[window].pool("gpu").characters == pytest.approx(300, rel=0.25)
 
 
 def test_a_prometheus_that_cannot_be_asked() -> None:

@@ -61,13 +61,15 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 @cache
 def cli_flags() -> dict[str, set[str]]:
-    """'elastic-tts simulate' -> its flags (with the top level's), for both CLIs."""
+    """'elastic-tts simulate' -> its flags (with the top level's), for our CLIs."""
     from elastic_tts.cli import build_parser as operator_parser
+    from elastic_tts_dev.playground import build_parser as playground_parser
     from tts_worker.cli import build_parser as worker_parser
 
     commands: dict[str, set[str]] = {}
-    for prog, parser in (("elastic-tts", operator_parser()), ("elastic-tts-worker",
-                                                               worker_parser())):
+    for prog, parser in (("elastic-tts", operator_parser()),
+                         ("elastic-tts-worker", worker_parser()),
+                         ("python -m elastic_tts_dev.playground", playground_parser())):
         top = _flags_of(parser)
         commands[prog] = top
         for name, sub in _subparsers(parser).items():
@@ -84,9 +86,9 @@ def all_cli_flags() -> set[str]:
 # a test keeps the list to what the pages really use, so it cannot become a loophole.
 OTHER_TOOLS_FLAGS = {
     "--namespace", "--create-namespace", "--set", "--set-string", "--install",
-    "--server-side", "--validate", "--field-selector", "--all-namespaces", "--as",
+    "--server-side", "--field-selector", "--all-namespaces", "--as",
     "--image", "--rm", "--previous", "--name", "--cluster", "--build-arg", "--labels",
-    "--node-taints", "--workers", "--all", "--authorization-mode", "--eviction-policy",
+    "--node-taints", "--workers", "--all", "--eviction-policy",
     "--strict-markers",
 }
 

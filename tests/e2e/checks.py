@@ -21,7 +21,7 @@ def converged(loop: Loop) -> dict[str, int] | None:
     """The decision, the Deployments and the Ready workers all agree (and stay so for one
     more tick)."""
     decided = (loop.status().get("lastDecision") or {}).get("replicas") or {}
-    ready = loop.runner.ready_counts()
+    ready = loop.ready_counts()
     same = {p: n for p, n in decided.items()} == deployment_replicas(loop) and all(
         ready.get(p, 0) == n for p, n in decided.items())
     return dict(decided) if same and decided else None
@@ -61,7 +61,7 @@ def capacity_drops_below_demand(loop: Loop) -> list[str]:
     injected spot interruption took is the fault itself, and not counted."""
     problems = []
     ticks = loop.recorder.ticks
-    samples = loop.runner.capacity
+    samples = loop.observer.capacity
     for before, after in itertools.pairwise(samples):
         left, had = loop.ready_capacity(after.ready), loop.ready_capacity(before.ready)
         if left >= had or after.cause == "interrupted":  # the fault's loss, not a decision

@@ -1,39 +1,101 @@
-"""The load generator: an open-loop replay of arrivals against the workers' Service address.
+"""The load generator: an open-loop replay of arrivals against a TTSService's Service,
+behaving as the client of the admission contract (/work/notes/ADMISSION.md, "The client
+every test and the simulator model"):
 
-The "Service" is a round-robin over the Ready endpoints the pod runner reports, as
-kube-proxy spreads connections over a Service's Ready pods. Like an ingress with
-`proxy_next_upstream`, a request that is refused (connection error), or answered 503 by a
-draining worker or 429 by a full one, is retried on the next endpoint, a bounded number
-of times; the latency is measured from the scheduled arrival to the final answer, so
-client-side queueing and retries count against it. A 429 is retried after its
-Retry-After until the request's deadline (GIVE_UP_SECONDS), as a client that is told to
-come back later does: it honours the worker's `retry-after-ms` when 0 < value <= 60 s, as
-openai-python does, else `Retry-After` (at least 1 s), and sends every retry with
-`X-Retry-Attempt: n` and the first attempt's `X-Request-Id` (ADMISSION.md), so the worker
-counts the request once and grows its hint with the attempt. A request is *lost* when no
-attempt got a 200 (and it was not rejected as bad input, which the replay never sends).
+- each attempt goes on a fresh connection to one Ready endpoint of the Service, picked at
+  random, as kube-proxy picks one per connection; the endpoints are the Service's real
+  EndpointSlices, written by the EndpointSlice controller from the pods' Ready condition
+  (`ServiceEndpoints`), reached at their loopback twins (`kubelet.reach`);
+- on 429 or 503 it waits ``retry-after-ms`` when the answer has one between 0 and 60 s
+  (as the openai client does), else Retry-After (at least 1 s), and retries, sending
+  ``X-Retry-Attempt: n`` and the same ``X-Request-Id``; a refused connection (an endpoint
+  that just went) is retried after half a second, and with no Ready endpoint at all it
+  waits and tries again;
+- it gives up 60 s after its first attempt; a request never served is *lost*;
+- its latency runs from the first attempt to the final answer (`Result.latency`), and
+  `Result.delay` is how late the first attempt was against the replay's schedule (the
+  generator's own lag, which a sound run keeps near zero).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+import random
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+import pykube
 import requests
 
 from elastic_tts.simulator.trace import builtin_day, scale, speedup
+from tests.e2e.kubelet import reach
 
 SAMPLE_TEXT = "今天天气很好我们一起去公园散步然后喝一杯茶再回家休息"
-MAX_ATTEMPTS = 8
-GIVE_UP_SECONDS = 30.0
+GIVE_UP_SECONDS = 60.0
+REFUSED_PAUSE = 0.5  # after a refused connection
+NO_ENDPOINT_PAUSE = 0.2
+ENDPOINTS_EVERY = 0.2  # seconds between reads of the EndpointSlices
+
+
+class ServiceEndpoints:
+    """The Ready endpoints of one Service, from its EndpointSlices, refreshed in the
+    background every ENDPOINTS_EVERY seconds."""
+
+    def __init__(self, api: pykube.HTTPClient, namespace: str, service: str,
+                 port_name: str = "http") -> None:
+        self.api = api
+        self.namespace = namespace
+        self.service = service
+        self.port_name = port_name
+        self._urls: list[str] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"endpoints-{service}",
+                                        daemon=True)
+
+    def start(self) -> ServiceEndpoints:
+        self.refresh()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def __call__(self) -> list[str]:
+        return list(self._urls)
+
+    def refresh(self) -> None:
+        answer = self.api.request(
+            "GET", url="endpointslices", version="discovery.k8s.io/v1",
+            namespace=self.namespace, timeout=10,
+            params={"labelSelector": f"kubernetes.io/service-name={self.service}"})
+        answer.raise_for_status()
+        urls = []
+        for piece in answer.json().get("items") or []:
+            ports = [p.get("port") for p in piece.get("ports") or []
+                     if p.get("name") == self.port_name]
+            for endpoint in piece.get("endpoints") or []:
+                if not (endpoint.get("conditions") or {}).get("ready"):
+                    continue
+                urls += [f"http://{reach(address)}:{port}"
+                         for address in endpoint.get("addresses") or [] for port in ports]
+        self._urls = sorted(urls)
+
+    def _loop(self) -> None:
+        for _ in range(10**7):  # bounded; stopped at teardown
+            if self._stop.wait(ENDPOINTS_EVERY):
+                return
+            try:
+                self.refresh()
+            except Exception as exc:  # keep the last good list, as kube-proxy does
+                self.errors.append(repr(exc)[:200])
 
 
 @dataclass(frozen=True)
@@ -47,8 +109,9 @@ class Result:
     at: float  # time.time() of the scheduled arrival
     chars: int
     status: int | None  # the final answer; None when nothing answered
-    latency: float
-    attempts: int
+    latency: float  # seconds from the first attempt to the final answer
+    attempts: int  # connections made (retries included)
+    delay: float = 0.0  # seconds from the scheduled arrival to the first attempt
 
 
 @dataclass
@@ -120,15 +183,15 @@ def compressed_day(seconds: float, peak_chars_per_second: float,
 
 
 class LoadGenerator:
-    def __init__(self, endpoints: Callable[[], list[str]], threads: int = 48) -> None:
+    def __init__(self, endpoints: ServiceEndpoints, threads: int = 64) -> None:
         self.endpoints = endpoints
         self.stats = LoadStats()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="load")
-        self._next = itertools.count()
-        self._local = threading.local()
         self._stop = threading.Event()  # abandon requests in flight (teardown only)
         self._halt = threading.Event()  # send nothing new
         self._thread: threading.Thread | None = None
+        self._random = random.Random(7)
+        self._random_lock = threading.Lock()
 
     def start(self, arrivals: Sequence[Arrival]) -> LoadGenerator:
         self._thread = threading.Thread(target=self._replay, args=(list(arrivals),),
@@ -166,71 +229,66 @@ class LoadGenerator:
                 return
             self._pool.submit(self._send, origin + arrival.at, arrival.chars, index)
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
+    def _pick(self, urls: list[str]) -> str:
+        with self._random_lock:
+            return self._random.choice(urls)
 
     def _send(self, scheduled: float, chars: int, index: int) -> None:
         body = {"text": text_of(chars, index)}
+        request_id = uuid.uuid4().hex
         answers: list[str] = []
         status: int | None = None
-        attempts = 0
-        sent = 0  # attempts that reached a worker, 429s included: X-Retry-Attempt
-        request_id = uuid.uuid4().hex
-        # Bounded by attempts at a worker, by GIVE_UP_SECONDS, and by the loop's count.
-        for _ in range(int(GIVE_UP_SECONDS / 0.2) + MAX_ATTEMPTS):
+        first = time.time()
+        retries = 0
+        # Bounded by GIVE_UP_SECONDS and by the loop's count.
+        for _ in range(int(GIVE_UP_SECONDS / NO_ENDPOINT_PAUSE) + 10):
             if self._stop.is_set():
                 return  # torn down: not a result
-            if attempts >= MAX_ATTEMPTS or time.time() - scheduled > GIVE_UP_SECONDS:
+            if time.time() - first > GIVE_UP_SECONDS:
                 break
-            endpoints = self.endpoints()
-            if not endpoints:  # no Ready endpoint yet: wait, as a client of a Service does
+            urls = self.endpoints()
+            if not urls:  # a Service without Ready endpoints refuses the connection
                 answers.append("no endpoint")
-                time.sleep(0.2)
+                time.sleep(NO_ENDPOINT_PAUSE)
                 continue
-            attempts += 1
-            url = endpoints[next(self._next) % len(endpoints)]
-            headers = {"X-Request-Id": request_id}
-            if sent:
-                headers["X-Retry-Attempt"] = str(sent)
-            sent += 1
-            try:
-                response = self._session().post(f"{url}/tts", json=body, headers=headers,
-                                                timeout=20)
+            headers = {"X-Request-Id": request_id, "Connection": "close"}
+            if retries:
+                headers["X-Retry-Attempt"] = str(retries)
+            try:  # a fresh connection per attempt: no session
+                response = requests.post(f"{self._pick(urls)}/tts", json=body,
+                                         headers=headers, timeout=GIVE_UP_SECONDS)
             except requests.RequestException:
                 answers.append("connection error")
+                status = None
+                retries += 1
+                time.sleep(REFUSED_PAUSE)
                 continue
             answers.append(str(response.status_code))
             status = response.status_code
-            if status == 429:
-                # "Come back later": the client does, until it gives up; it is not a
-                # failed attempt at a worker, so only the deadline bounds it.
-                attempts -= 1
-                left = GIVE_UP_SECONDS - (time.time() - scheduled)
-                time.sleep(max(0.0, min(retry_wait(response.headers), left)))
-                continue
-            if status == 503:  # draining: the next endpoint, at once
+            if status in (429, 503):  # "come back later"
+                retries += 1
+                time.sleep(retry_wait(response.headers))
                 continue
             break
-        self.stats.add(Result(scheduled, chars, status, time.time() - scheduled, attempts),
-                       answers)
+        self.stats.add(Result(scheduled, chars, status, time.time() - first,
+                              len([a for a in answers if a != "no endpoint"]),
+                              first - scheduled), answers)
 
 
 def retry_wait(headers: Mapping[str, str]) -> float:
-    """Seconds a refused client waits: `retry-after-ms` when it is a number in (0, 60 s],
-    else `Retry-After` in whole seconds, at least 1 (a missing or bad one reads as 1)."""
+    """Seconds to wait before the retry: ``retry-after-ms`` when 0 < it <= 60 s, else
+    ``Retry-After`` (whole seconds), at least 1 s."""
     try:
-        hint = float(headers.get("retry-after-ms") or "nan") / 1000
+        hint = float(headers.get("retry-after-ms") or "nan") / 1000.0
     except ValueError:
         hint = math.nan
     if 0 < hint <= 60:
         return hint
     try:
-        return max(1.0, float(int(headers.get("Retry-After") or "1")))
+        seconds = float(headers.get("Retry-After") or 1)
     except ValueError:
         return 1.0
+    return max(1.0, seconds) if math.isfinite(seconds) else 1.0
 
 
 def percentile(values: Sequence[float], q: float) -> float:

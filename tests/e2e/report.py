@@ -2,7 +2,11 @@
 out/e2e-report.txt (and .json) and printed at the end of the pytest run.
 
 Figures are only ever added from what a scenario measured; a scenario that did not run
-adds nothing, and the report says which scenarios contributed.
+adds nothing, and the report says which scenarios contributed. The JSON keeps every
+request the client sent, as [scheduled time (POSIX), characters, final status,
+latency from the first attempt to the final answer (s), attempts, lag of the first
+attempt behind the schedule (s)], so the client-side latency can be compared with the
+simulator's model of the same client.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.loadgen import LoadStats, percentile
-from tests.e2e.runner import ScaleAction
+from tests.e2e.observer import ScaleAction
 
 OUT = Path(__file__).resolve().parents[2] / "out"
 
@@ -39,6 +43,8 @@ class ScenarioFigures:
     slo_worker: float | None = None  # from the workers' histogram in Prometheus
     scale_actions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # [at, chars, status, latency, attempts, delay] per request (see the module docstring)
+    requests: list[list[Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -58,7 +64,9 @@ class E2EReport:
         figures.final = dict(Counter(figures.final) + Counter(
             str(r.status) for r in stats.results))
         figures.lost += len(stats.lost)
-        latencies = stats.latencies()
+        figures.requests += [[round(r.at, 3), r.chars, r.status, round(r.latency, 4),
+                              r.attempts, round(r.delay, 4)] for r in stats.results]
+        latencies = [r[3] for r in figures.requests if r[2] == 200]
         figures.p50, figures.p95 = percentile(latencies, 50), percentile(latencies, 95)
 
     def add_scaling(self, figures: ScenarioFigures, actions: list[ScaleAction],

@@ -1,7 +1,9 @@
 """The loop closes: real requests raise the workers' counters, Prometheus rates them, the
-operator scales the Deployments, the runner starts or drains real workers, and the load
-lands on them. Load steps up, then down; capacity follows each way within its bounds, and
-the operator's decisions are the ones the simulator predicts from the same observations.
+operator scales the Deployments, the scheduler binds the new pods, the kubelet starts
+(or drains) real workers, the EndpointSlice controller adds (or removes) them behind the
+Service, and the load lands on them. Load steps up, then down; capacity follows each way
+within its bounds, and the operator's decisions are the ones the simulator predicts from
+the same observations.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tests.e2e.checks import capacity_drops_below_demand
 from tests.e2e.conftest import LoopFactory
 from tests.e2e.loadgen import LoadGenerator, compressed_day, steps
 from tests.e2e.loop import Loop, Tick
+from tests.e2e.observer import CapacitySample
 from tests.e2e.promql import served_within
 from tests.e2e.replay import gaps, replay
 from tests.e2e.report import REPORT
@@ -30,9 +33,13 @@ LONG_RATE_WINDOW = 8.0  # the operator's --rate-windows 4s,8s: the slower one to
 SCRAPE = 1.0
 
 
+def samples(loop: Loop) -> list[CapacitySample]:
+    return list(loop.observer.capacity)
+
+
 def capacity_at(loop: Loop, when: float) -> float:
     counts: dict[str, int] = {}
-    for sample in loop.runner.capacity:
+    for sample in samples(loop):
         if sample.at > when:
             break
         counts = sample.ready
@@ -40,7 +47,7 @@ def capacity_at(loop: Loop, when: float) -> float:
 
 
 def first_time_capacity_reaches(loop: Loop, after: float, level: float) -> float | None:
-    for sample in loop.runner.capacity:
+    for sample in samples(loop):
         if sample.at >= after and loop.ready_capacity(sample.ready) >= level - 1e-9:
             return sample.at
     # The capacity may already have been there before `after`.
@@ -55,10 +62,10 @@ def decided_capacity(loop: Loop, tick: Tick) -> float:
 def test_capacity_follows_load_up_and_down(make_loop: LoopFactory,
                                            e2e_prometheus: Prometheus) -> None:
     figures = REPORT.scenario("load step (fast)")
-    loop = make_loop(e2e_service("step", e2e_prometheus.url))
-    wait_for("the cpu floor Ready", lambda: loop.runner.ready_counts().get("cpu"), 60)
+    loop = make_loop(lambda nodes: e2e_service("step", e2e_prometheus.url, nodes))
+    wait_for("the cpu floor Ready", lambda: loop.ready_counts().get("cpu"), 60)
 
-    load = LoadGenerator(loop.runner.endpoints).start(
+    load = LoadGenerator(loop.endpoints).start(
         steps([(LOW_SECONDS, LOW), (HIGH_SECONDS, HIGH), (FALL_SECONDS, LOW)], CHARS))
     origin = time.time()
     rise, fall = origin + LOW_SECONDS, origin + LOW_SECONDS + HIGH_SECONDS
@@ -67,7 +74,7 @@ def test_capacity_follows_load_up_and_down(make_loop: LoopFactory,
     ticks = [t for t in loop.recorder.ticks if t.at >= origin - INTERVAL]
 
     REPORT.add_load(figures, stats)
-    REPORT.add_scaling(figures, loop.runner.scale_actions, origin)
+    REPORT.add_scaling(figures, loop.observer.scale_actions, origin)
     within, served = served_within(e2e_prometheus.url, "step", "3.0", end - origin + 5)
     figures.slo_worker = within / served if served else None
 
@@ -75,7 +82,7 @@ def test_capacity_follows_load_up_and_down(make_loop: LoopFactory,
     # two intervals plus the cold start (the slowest worker start measured here).
     high_demand = max(t.demand for t in ticks if rise <= t.at <= fall)
     seen = next(t for t in ticks if t.at >= rise and t.demand >= 0.95 * high_demand)
-    cold = max(loop.runner.cold_starts)
+    cold = max(loop.kubelet.record.cold_starts)
     covered = first_time_capacity_reaches(loop, seen.at, min(seen.demand,
                                                              decided_capacity(loop, seen)))
     assert covered is not None, "capacity never reached the demand"
@@ -99,7 +106,7 @@ def test_capacity_follows_load_up_and_down(make_loop: LoopFactory,
     assert down.at - last_high >= window - 0.01, (down.at - last_high)
     low_capacity = decided_capacity(loop, ticks[-1])
     assert low_capacity < at_fall
-    let_go = fall + SCRAPE + LONG_RATE_WINDOW + DOWN_WINDOW + 2 * INTERVAL + 5.0  # + drain
+    let_go = fall + SCRAPE + LONG_RATE_WINDOW + DOWN_WINDOW + 2 * INTERVAL + 5.0  # + margin
     assert first_time_capacity_reaches_down(loop, fall, low_capacity) <= let_go
     figures.notes.append(
         f"load back down at t+{fall - origin:.0f}s: first smaller decision at "
@@ -124,7 +131,7 @@ def test_capacity_follows_load_up_and_down(make_loop: LoopFactory,
 
 
 def first_time_capacity_reaches_down(loop: Loop, after: float, level: float) -> float:
-    for sample in loop.runner.capacity:
+    for sample in samples(loop):
         if sample.at >= after and loop.ready_capacity(sample.ready) <= level + 1e-9:
             return sample.at
     raise AssertionError(f"Ready capacity never came down to {level}")
@@ -136,20 +143,20 @@ def test_a_compressed_day(make_loop: LoopFactory, e2e_prometheus: Prometheus) ->
     """The built-in day in two and a half minutes: two peaks and a night, through the
     whole loop; nothing lost, decisions as the simulator predicts, the workers' SLO."""
     figures = REPORT.scenario("built-in day, compressed")
-    loop = make_loop(e2e_service("day", e2e_prometheus.url))
-    wait_for("the cpu floor Ready", lambda: loop.runner.ready_counts().get("cpu"), 60)
+    loop = make_loop(lambda nodes: e2e_service("day", e2e_prometheus.url, nodes))
+    wait_for("the cpu floor Ready", lambda: loop.ready_counts().get("cpu"), 60)
     arrivals, note = compressed_day(150.0, peak_chars_per_second=110.0)
     origin = time.time()
-    stats = LoadGenerator(loop.runner.endpoints).start(arrivals).wait(150 + 60)
+    stats = LoadGenerator(loop.endpoints).start(arrivals).wait(150 + 90)
     end = time.time()
     REPORT.add_load(figures, stats)
-    REPORT.add_scaling(figures, loop.runner.scale_actions, origin)
+    REPORT.add_scaling(figures, loop.observer.scale_actions, origin)
     within, served = served_within(e2e_prometheus.url, "day", "3.0", end - origin + 5)
     figures.slo_worker = within / served if served else None
     figures.notes.append(note)
 
     assert not stats.lost, stats.lost[:5]
-    assert len(loop.runner.scale_actions) >= 4  # up for the peaks, down for the night
+    assert len(loop.observer.scale_actions) >= 4  # up for the peaks, down for the night
     assert not capacity_drops_below_demand(loop)
     assert not gaps(loop.recorder.ticks)
     disagreements = replay(loop.service["spec"], loop.recorder.ticks)

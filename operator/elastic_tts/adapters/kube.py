@@ -17,9 +17,10 @@ import requests
 from elastic_tts.reconcile.ports import ApiError, Conflict, Kind, Manifest
 
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
-# Connections kept open to the API server: as many as ticks run at once (the handlers'
-# tick threads), so none is discarded and re-opened with a new TLS handshake.
-POOL_SIZE = 16
+# Connections kept open to the API server: as many requests as ticks have in flight at
+# once (16 tick threads, each with its Deployment and pod lists out together), so none is
+# discarded and re-opened with a new TLS handshake.
+POOL_SIZE = 32
 
 
 class PykubeCluster:

@@ -2,14 +2,16 @@
 
 The workers' counters (worker/tts_worker/metric_names.py: offered load, each request
 counted once) carry ``namespace``, ``service`` and ``pool``; the built-in query rates
-each signal by pool over one window, all signals in one round trip, each tagged with a
-``signal`` label. A spec's
+each signal by pool over each window, every signal and window in one round trip, each
+series tagged with ``signal`` and ``window`` labels. A spec's
 ``scaling.prometheus.query`` replaces the built-in query for the signal the engine scales
 on; it may use $service, $namespace, $window and $metric.
 
-One PrometheusConnect per URL, reused by every service's tick. Retries are off here: the
-control loop itself retries on the next tick, and a slow Prometheus must not stretch a
-tick past its interval.
+One PrometheusConnect per URL, reused by every service's tick, with a connection pool
+as large as the ticks that run at once (requests' default of 10 would close and reopen
+connections under 16 tick threads). Retries are off here: the control loop itself
+retries on the next tick, and a slow Prometheus must not stretch a tick past its
+interval.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from elastic_tts.reconcile.ports import LoadQuery, MetricsUnavailable, PoolLoad, WindowLoad
@@ -39,6 +42,7 @@ SIGNALS = {
 }
 
 Series = list[tuple[Mapping[str, str], float]]
+POOL_SIZE = 32  # connections kept to each Prometheus: ticks and their reads at once
 
 
 def render_query(template: str, service: str, namespace: str, window: str,
@@ -53,12 +57,13 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def builtin_query(query: LoadQuery, window: str) -> str:
-    """Every signal by pool over ``window``, in one query."""
+def builtin_query(query: LoadQuery, windows: tuple[str, ...]) -> str:
+    """Every signal by pool over each of ``windows``, in one query."""
     parts = [
-        f'label_replace({render_query(template, query.service, query.namespace, window, name)},'
-        f' "signal", "{signal}", "", "")'
-        for signal, (name, template) in SIGNALS.items()
+        'label_replace(label_replace('
+        f'{render_query(template, query.service, query.namespace, window, name)}, '
+        f'"signal", "{signal}", "", ""), "window", "{window}", "", "")'
+        for window in windows for signal, (name, template) in SIGNALS.items()
     ]
     return " or ".join(parts)
 
@@ -70,14 +75,15 @@ class PrometheusLoadSource:
 
     def load(self, query: LoadQuery) -> dict[str, WindowLoad]:
         source = query.source
+        by_window: dict[str, dict[str, dict[str, float]]] = {
+            window: {signal: {} for signal in SIGNALS} for window in query.windows}
+        for labels, value in self.instant(source.url, builtin_query(query, query.windows),
+                                          source.timeout_seconds):
+            pools = by_window.get(labels.get("window", ""), {}).get(labels.get("signal", ""))
+            if pools is not None:
+                _add(pools, labels, value)
         loads = {}
-        for window in query.windows:
-            signals: dict[str, dict[str, float]] = {signal: {} for signal in SIGNALS}
-            for labels, value in self.instant(source.url, builtin_query(query, window),
-                                              source.timeout_seconds):
-                pools = signals.get(labels.get("signal", ""))
-                if pools is not None:
-                    _add(pools, labels, value)
+        for window, signals in by_window.items():
             if source.query:
                 override = self.instant(source.url, render_query(
                     source.query, query.service, query.namespace, window,
@@ -101,7 +107,10 @@ class PrometheusLoadSource:
         with self._lock:
             client = self._clients.get(url)
             if client is None:
-                client = PrometheusConnect(url=url, retry=Retry(total=0))
+                session = requests.Session()
+                session.mount(url, HTTPAdapter(pool_maxsize=POOL_SIZE,
+                                               max_retries=Retry(total=0)))
+                client = PrometheusConnect(url=url, retry=Retry(total=0), session=session)
                 self._clients[url] = client
             return client
 

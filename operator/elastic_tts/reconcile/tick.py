@@ -9,6 +9,11 @@ The engine's Memory lives in ``status.engine.memory`` so that a restarted operat
 resumes where the last one stopped. The caller may pass the memory of its own last tick
 (the daemon keeps it in kopf's per-object memo), because the status it sees may lag its
 own last write by one watch event. The Ticker itself keeps nothing per service.
+
+A tick's three reads (the Deployments, the pods, the load from Prometheus) do not depend
+on each other, so they are in flight together: a tick waits for the slowest of them and
+then for its status write, two round trips instead of four (at 500 services on a loaded
+API server, ~100 ms each, that is what decides whether every tick fits its interval).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +78,9 @@ class TickSettings:
     # chart's 15 s scrapes. None: no burst signal (the engine's burst stage is skipped).
     burst_window: str | None = "30s"
     node_cache_seconds: float = 5.0  # one node list serves every service's tick
+    # Reads a tick hands to other threads (two each: it makes the third itself), for as
+    # many ticks as run at once (the handlers' 16 tick threads).
+    read_threads: int = 32
 
 
 @dataclass
@@ -134,6 +143,15 @@ class Ticker:
         self.settings = settings or TickSettings()
         self.executor = ReplicaExecutor(cluster)
         self._nodes = _NodeCache(self.settings.node_cache_seconds)
+        self._reads = ThreadPoolExecutor(max_workers=self.settings.read_threads,
+                                         thread_name_prefix="tick-read")
+
+    def _load(self, spec: TTSServiceSpec, ref: ServiceRef) -> tuple[Load | None, str | None]:
+        try:
+            return read_load(self.load, spec, ref.name, ref.namespace,
+                             self.settings.rate_windows, self.settings.burst_window), None
+        except MetricsUnavailable as exc:
+            return None, str(exc)
 
     def invalid_status(self, ref: ServiceRef, status: Mapping[str, Any], problems: list[str],
                        now: float) -> dict[str, Any]:
@@ -158,8 +176,10 @@ class Ticker:
         seen = set(engine.get("interruptedPods") or [])
 
         ns = ref.namespace
-        deployments = self.cluster.list(DEPLOYMENTS, ns, selector(ref.name))
+        listing = self._reads.submit(self.cluster.list, DEPLOYMENTS, ns, selector(ref.name))
+        loading = self._reads.submit(self._load, spec, ref)
         pods = self.cluster.list(PODS, ns, selector(ref.name))
+        deployments = listing.result()
         nodes = self._nodes.get(self.cluster, now) if any(
             p.get("spec", {}).get("nodeName") for p in pods) else []
         view = observe_pools(spec, deployments, pods, nodes, seen, now)
@@ -172,12 +192,7 @@ class Ticker:
                       and m["metadata"]["labels"].get("elastictts.io/pool") in view.missing]
             result.recreated = ensure_children(self.cluster, ns, ref.name, wanted, adopt)
 
-        load: Load | None = None
-        try:
-            load = read_load(self.load, spec, ref.name, ns, self.settings.rate_windows,
-                             self.settings.burst_window)
-        except MetricsUnavailable as exc:
-            result.metrics_error = str(exc)
+        load, result.metrics_error = loading.result()
         observation = Observation(
             short_rate=load.short_rate if load else None,
             long_rate=load.long_rate if load else None,
