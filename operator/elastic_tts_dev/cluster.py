@@ -103,6 +103,9 @@ AUDIT_POLICY = {
 }
 
 
+PORT_ATTEMPTS = 3  # starts on fresh ports when another process took one of ours first
+
+
 class ClusterError(RuntimeError):
     """The cluster could not start or do what was asked; the message says why."""
 
@@ -193,7 +196,7 @@ class LocalCluster:
     def start(self) -> LocalCluster:
         started = time.monotonic()
         try:
-            self._start_control_plane()
+            self._start_control_plane_on_free_ports()
             self.add_pools(self.pools)
             if self.gateway_api:
                 self.kubectl("apply", "--server-side", "-f", str(self.binaries.gateway_crds))
@@ -229,6 +232,24 @@ class LocalCluster:
         child = Child(name, args, self.logs / f"{name}.log")
         self.children.append(child)
         return child
+
+    def _start_control_plane_on_free_ports(self) -> None:
+        """The components take the ports free_port found a moment before they bind them;
+        another process on the machine (a test's worker, a second cluster) can take one in
+        between. That is a lost race, not a broken cluster: start again on fresh ports."""
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                self._start_control_plane()
+                return
+            except ClusterError as exc:
+                if "address already in use" not in str(exc) or attempt == PORT_ATTEMPTS - 1:
+                    raise
+            while self.children:
+                self.children.pop().stop(grace=10)
+            if self._api is not None:  # it spoke to the old port
+                self._api.close()
+                self._api = None
+            shutil.rmtree(self.workdir / "etcd", ignore_errors=True)
 
     def _start_control_plane(self) -> None:
         pki = self.workdir / "pki"

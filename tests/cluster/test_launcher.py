@@ -145,3 +145,37 @@ def test_the_tool_block_names_every_binary() -> None:
     names = {p.rstrip("/").split("/")[-2 if p.split("/")[-1].startswith("v") else -1]
              for p in packages}
     assert {binaries.RENAMES.get(n, n) for n in names} == set(binaries.NAMES)
+
+
+def test_a_port_taken_before_a_component_binds_it_starts_again_on_fresh_ports(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """free_port finds a port a moment before the component binds it; when another
+    process takes it in between (here: this test, for kube-apiserver's port), the launcher
+    starts the control plane again instead of failing the session."""
+    import socket
+
+    from elastic_tts_dev import cluster as cluster_module
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    real = cluster_module.free_port
+    handed: list[int] = []
+
+    def first_one_taken() -> int:
+        port = taken.getsockname()[1] if not handed else real()
+        handed.append(port)
+        return port
+
+    monkeypatch.setattr(cluster_module, "free_port", first_one_taken)
+    local = LocalCluster(pools=(), workdir=tmp_path / "cluster", gateway_api=False,
+                         audit=False)
+    try:
+        local.start()
+        assert local.port != taken.getsockname()[1]
+        # The first kube-apiserver lost the port; the log (appended to) says so.
+        assert "address already in use" in (local.logs / "kube-apiserver.log").read_text()
+        assert kubectl(local.kubeconfig, "get", "--raw", "/readyz").strip() == "ok"
+    finally:
+        local.stop()
+        taken.close()
