@@ -108,9 +108,23 @@ def test_the_first_audio_arrives_long_before_the_last(espeak_server: Server) -> 
     assert first_at < 0.5 * total, (first_at, total)
 
 
+_OPENAI_CLIENTS: list[openai.OpenAI] = []
+
+
 def openai_client(server: Server, retries: int = 0) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url + "/v1", api_key="not-needed",
-                         max_retries=retries, timeout=60)
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="not-needed",
+                           max_retries=retries, timeout=60)
+    _OPENAI_CLIENTS.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _close_openai_clients() -> Iterator[None]:
+    """Each client keeps an httpx connection pool; left to the garbage collector, its
+    sockets surface as ResourceWarnings (errors here) in whichever test runs next."""
+    yield
+    while _OPENAI_CLIENTS:
+        _OPENAI_CLIENTS.pop().close()
 
 
 def test_the_openai_package_speaks_to_the_worker(espeak_server: Server) -> None:
