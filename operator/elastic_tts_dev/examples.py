@@ -19,7 +19,7 @@ MARK = re.compile(r"#\s*default\b")
 
 
 class NoDefault(LookupError):
-    pass
+    """A line marked `# default` names a field the spec model gives no default."""
 
 
 def default_at(path: list[str | int]) -> Any:

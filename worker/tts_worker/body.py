@@ -108,7 +108,7 @@ def close_if_body_unread(request: Request) -> None:
 
 
 class _NumberTooLarge(ValueError):
-    pass
+    """A JSON number with more digits than the parser converts."""
 
 
 def _number(kind: type[int] | type[float]) -> Any:
@@ -125,7 +125,7 @@ def _reject_constant(name: str) -> None:
 
 
 class _DuplicateKey(ValueError):
-    pass
+    """A JSON object that names one key twice."""
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import dataclasses
 import math
 import types
 import typing
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -81,7 +82,7 @@ class Enum:
 
 @dataclass(frozen=True)
 class Duration:
-    pass
+    """Seconds, given as a number or a duration string ("90s", "5m"); parsed to seconds."""
 
 
 @dataclass(frozen=True)
@@ -193,14 +194,15 @@ def show(value: object) -> str:
 # check (for the operator). ``cel`` gets the record's fields by attribute.
 
 
-class Rule:
+class Rule(ABC):
+    @abstractmethod
     def cel(self, cls: type) -> dict[str, str]:
-        raise NotImplementedError
+        """The rule as an x-kubernetes-validations entry of the record's schema."""
 
+    @abstractmethod
     def check(self, cls: type, values: Mapping[str, Any]) -> list[tuple[str, str]]:
         """(the field's path below the record, the problem) for each way ``values`` (by
         attribute; only the fields that parsed) break the rule."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)

@@ -265,7 +265,7 @@ def _free(value: object, where: str, ctx: _Context) -> Any:
 
 
 class _Refused(Exception):
-    pass
+    """A value a field's own check refused; its message names the problem."""
 
 
 def _list(field: Field, shape: ListOf, value: object, where: str, ctx: _Context) -> Any:
