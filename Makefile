@@ -6,9 +6,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # `make demo` needs only the simulator: the core and its extra, not torch or the operator.
 DEMO_STAMP := $(VENV)/.installed-simulator-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-APT_PACKAGES := prometheus espeak-ng chromium sox
+APT_PACKAGES := prometheus espeak-ng chromium sox curl
 # Binaries that show the Debian packages are in place (one per package).
-APT_PROBES   := prometheus espeak-ng chromium sox
+APT_PROBES   := prometheus espeak-ng chromium sox curl
 PYTEST_ARGS ?=
 
 # Go tools built from pinned sources through the Go module proxy, cached per version.

@@ -89,7 +89,7 @@ OTHER_TOOLS_FLAGS = {
     "--server-side", "--field-selector", "--all-namespaces", "--as",
     "--image", "--rm", "--previous", "--name", "--cluster", "--build-arg", "--labels",
     "--node-taints", "--workers", "--all", "--eviction-policy",
-    "--strict-markers",
+    "--strict-markers", "--timeout",
 }
 
 

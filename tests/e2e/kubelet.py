@@ -43,6 +43,7 @@ import contextlib
 import itertools
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -75,7 +76,9 @@ IMAGE_ENV = {"TTS_BIND": "0.0.0.0:8080", "PYTHONUNBUFFERED": "1"}
 TEST_ENV = {"TTS_CACHE_ENTRIES": "0", "TTS_DRAIN_LINGER": "0.5", "LC_ALL": "C.UTF-8"}
 STRATEGIC = {"Content-Type": "application/strategic-merge-patch+json"}
 JSON = {"Content-Type": "application/json"}
-_addresses = itertools.count(1)
+# From a random place: every test session on the machine allocates from this range, and
+# two that both started at 1 took the same addresses (one worker's bind then failed).
+_addresses = itertools.count(1 + secrets.randbelow(60000))
 _addresses_lock = threading.Lock()
 
 

@@ -1,6 +1,20 @@
 """`make playground`, bounded: it starts (cluster, chart, operator, Prometheus, the day's
 load), a TTSService scales on the real cluster, the spot shortage it announces really
-leaves spot pods Pending, and SIGINT or SIGTERM stops every process it started."""
+leaves spot pods Pending, and SIGINT or SIGTERM stops every process it started.
+
+The README's quick start is read from README.md (`tests/readme.py`) and followed:
+- ``make demo``: not run here. It is `elastic-tts simulate` on the built-in day (checked:
+  `make -n demo` says so), which tests/simulator runs whole as a `slow` test and in part
+  in every run.
+- ``make playground``: what `make -n playground` runs, `python -m
+  elastic_tts_dev.playground --out out/playground`, is run here with ``--start 7.4`` (the
+  spot shortage comes in seconds, not minutes) and from a temporary folder, which stands
+  for the checkout: its ``out/playground`` is the one the README's next commands name.
+- "In another terminal": the README's commands are run as written through bash from that
+  folder: the ``export`` line first, then ``kubectl get tts -w`` until it has shown the
+  example (a watch never ends by itself) and ``kubectl describe tts tts-full``.
+Any other command fails the test: teach it the new step.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +31,7 @@ from typing import Any
 import pytest
 
 from elastic_tts_dev.binaries import BuildError, find
+from tests import readme
 from tests.operator.cluster import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +49,7 @@ class Run:
         with SIGINT ignored."""
         self.out = out
         self.log = out.parent / f"{out.name}.log"
+        out.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "elastic_tts_dev.playground", "--out", str(out),
@@ -117,17 +133,71 @@ def assert_nothing_left(run: Run, pids: list[int]) -> None:
     assert not processes_mentioning(str(run.out)), processes_mentioning(str(run.out))
 
 
+def make_dry_run(target: str) -> str:
+    """What `make TARGET` would run (prerequisites that are current print nothing)."""
+    return subprocess.run(["make", "-s", "-n", target], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=True).stdout
+
+
+def unknown(command: readme.Command) -> str:
+    return (f"{command}\n  is not a step this test knows: the README changed; teach "
+            "tests/playground/test_playground.py the new step")
+
+
+def quick_start_commands() -> list[str]:
+    """The quick start's first block: what `make demo` and `make playground` run."""
+    expected = {("make", "demo"): "elastic-tts simulate",
+                ("make", "playground"): "-m elastic_tts_dev.playground --out out/playground"}
+    seen = []
+    for command in readme.commands("try"):
+        assert command.argv in expected, unknown(command)
+        assert expected[command.argv] in make_dry_run(command.argv[1]), command
+        seen.append(command.argv[1])
+    return seen
+
+
+def follow_the_readme_in_another_terminal(checkout: Path) -> None:
+    """The README's commands for the running playground, run as written from
+    `checkout`, whose out/playground is the playground's."""
+    export, *rest = readme.commands("playground")
+    assert export.argv[0] == "export", unknown(export)
+    variables = dict(arg.split("=", 1) for arg in export.argv[1:])
+    assert variables["KUBECONFIG"] == "$PWD/out/playground/kubeconfig", export
+    assert variables["PATH"].startswith("$PWD/out/playground/bin:"), export
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    for command in rest:
+        script = f"{export.text}\n{command.text}\n"
+        if command.argv == ("kubectl", "get", "tts", "-w"):
+            with subprocess.Popen(["bash", "-c", script], cwd=checkout, env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  start_new_session=True) as watch:
+                assert watch.stdout is not None
+                lines = [watch.stdout.readline() for _ in range(2)]  # header, tts-full
+                os.killpg(watch.pid, signal.SIGTERM)
+            assert lines[0].split()[:2] == ["NAME", "MODE"], lines
+            assert lines[1].startswith("tts-full "), lines
+        elif command.argv == ("kubectl", "describe", "tts", "tts-full"):
+            done = subprocess.run(["bash", "-c", script], cwd=checkout, env=env, text=True,
+                                  capture_output=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            assert "SpotFallback" in done.stdout and "Events:" in done.stdout, done.stdout
+        else:
+            pytest.fail(unknown(command))
+
+
 @pytest.mark.timeout(420)
 def test_playground_scales_shows_a_spot_shortage_and_stops_on_sigint(
         binaries_built: None, runs: list[Run], tmp_path: Path) -> None:
+    assert quick_start_commands() == ["demo", "playground"]
     # Just before the day's 07:30 shortage, at 60x: it comes 6 s after the replay starts.
-    run = Run(tmp_path / "playground", "--start", "7.4")
+    run = Run(tmp_path / "out" / "playground", "--start", "7.4")
     runs.append(run)
     wait_for("the playground ready", lambda: run.said("Ctrl-C stops everything."), 300, 1)
     for line in ("kubectl get tts -w", "KUBECONFIG=", "spot shortage",
                  "spot interruption"):
         assert run.said(line), line
     assert (run.out / "bin" / "kubectl").exists() and (run.out / "bin" / "helm").exists()
+    follow_the_readme_in_another_terminal(tmp_path)
 
     def scaled() -> dict[str, Any] | None:
         tts = run.kubectl("get", "tts", "tts-full", "-n", "default")
