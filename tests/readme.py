@@ -82,3 +82,31 @@ def console(name: str, text: str | None = None) -> list[str]:
     if not shown:
         raise LookupError(f"no ```console block follows <!-- walkthrough: {name} -->")
     return shown[0]
+
+
+class Drift(AssertionError):
+    """The README's walk-through is not what the test that runs it knows."""
+
+
+class Walk:
+    """A walk-through's commands, taken in order, each checked for the shape expected;
+    `test` is the file to teach when the README changes."""
+
+    def __init__(self, commands: list[Command], test: str) -> None:
+        self.left = list(commands)
+        self.test = Path(test).resolve().relative_to(README.parent)
+
+    def take(self, *prefix: str) -> Command:
+        if not self.left:
+            raise Drift(f"the walk-through ends before `{' '.join(prefix)} ...`, which "
+                        f"{self.test} runs next")
+        command = self.left.pop(0)
+        if command.argv[:len(prefix)] != prefix:
+            raise Drift(f"{command}\n  {self.test} expects `{' '.join(prefix)} ...` here: "
+                        "the README changed; teach the test the new step")
+        return command
+
+    def done(self) -> None:
+        if self.left:
+            raise Drift(f"commands {self.test} does not know (teach it):\n"
+                        + "\n".join(str(c) for c in self.left))

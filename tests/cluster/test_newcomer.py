@@ -67,27 +67,6 @@ SYSTEM = NodePool("system", T3_SMALL, count=1)
 CPU = NodePool("cpu", M5_4XLARGE, count=0, runtime="process")  # elastictts.io/pool=cpu
 
 
-class Walk:
-    """The README's commands, taken one at a time, each checked for the shape expected."""
-
-    def __init__(self, commands: list[readme.Command]) -> None:
-        self.left = list(commands)
-
-    def take(self, *prefix: str) -> readme.Command:
-        if not self.left:
-            pytest.fail(f"the README's install walk-through ended before `{' '.join(prefix)}`")
-        command = self.left.pop(0)
-        if command.argv[:len(prefix)] != prefix:
-            pytest.fail(f"{command}\n  expected `{' '.join(prefix)} ...` here: the README "
-                        "changed; teach tests/cluster/test_newcomer.py the new step")
-        return command
-
-    def done(self) -> None:
-        if self.left:
-            pytest.fail("commands this walk-through does not know:\n"
-                        + "\n".join(str(c) for c in self.left))
-
-
 def option(argv: tuple[str, ...], *names: str) -> str | None:
     """The value of a flag given as ``--flag value`` or ``--flag=value``."""
     for index, arg in enumerate(argv):
@@ -166,7 +145,7 @@ def ready_endpoints(api: pykube.HTTPClient, namespace: str, service: str,
 
 def test_the_readme_install_walkthrough(newcomer_cluster: LocalCluster, tmp_path: Path) -> None:
     cluster = newcomer_cluster
-    walk = Walk(readme.commands("install"))
+    walk = readme.Walk(readme.commands("install"), __file__)
     since = datetime.now().astimezone()
 
     walk.take("make", "images")
