@@ -21,7 +21,7 @@ import pykube
 import pytest
 
 from elastic_tts.adapters.kube import PykubeCluster
-from elastic_tts_dev.binaries import BuildError, find
+from elastic_tts_dev.binaries import Binaries, BuildError, find
 from elastic_tts_dev.cluster import LocalCluster
 from elastic_tts_dev.operator import OperatorProcess
 from elastic_tts_dev.prometheus import Exporter, Prometheus
@@ -46,13 +46,18 @@ class Installation:
         return f"system:serviceaccount:{self.namespace}:{self.service_account}"
 
 
-@pytest.fixture(scope="session")
-def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+def built_binaries() -> Binaries:
+    """The cluster binaries, or the test fails naming the command that builds them."""
     try:
-        binaries = find()
+        return find()
     except BuildError as exc:
         pytest.fail(str(exc), pytrace=False)
-    with LocalCluster(workdir=tmp_path_factory.mktemp("cluster"), binaries=binaries) as cluster:
+
+
+@pytest.fixture(scope="session")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with LocalCluster(workdir=tmp_path_factory.mktemp("cluster"),
+                      binaries=built_binaries()) as cluster:
         yield cluster
 
 

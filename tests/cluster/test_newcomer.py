@@ -53,12 +53,11 @@ import pykube
 import pytest
 import yaml
 
-from elastic_tts_dev.binaries import BuildError, find
 from elastic_tts_dev.cluster import LocalCluster
 from elastic_tts_dev.nodes import M5_4XLARGE, InstanceType, NodePool
 from elastic_tts_dev.operator import OperatorProcess
 from tests import readme
-from tests.cluster.fixtures import ROOT, Installation, forbidden_since
+from tests.cluster.fixtures import ROOT, Installation, built_binaries, forbidden_since
 from tests.e2e.kubelet import ProcessKubelet, reach
 
 # Two vCPUs and 2 GiB: the operator fits (100m, 128Mi), a worker (2 CPUs, 4 GiB) never.
@@ -81,11 +80,7 @@ def option(argv: tuple[str, ...], *names: str) -> str | None:
 @pytest.fixture(scope="module")
 def newcomer_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """A cluster of its own: the README's release name is the session cluster's too."""
-    try:
-        binaries = find()
-    except BuildError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    with LocalCluster(pools=[SYSTEM], gateway_api=False, binaries=binaries,
+    with LocalCluster(pools=[SYSTEM], gateway_api=False, binaries=built_binaries(),
                       workdir=tmp_path_factory.mktemp("newcomer")) as cluster:
         yield cluster
 
