@@ -159,15 +159,17 @@ def test_the_readme_install_walkthrough(newcomer_cluster: LocalCluster, tmp_path
     assert operator_pod["spec"]["nodeName"].startswith(SYSTEM.name)
 
     api = pykube.HTTPClient(pykube.KubeConfig.from_file(str(cluster.kubeconfig)), timeout=15)
-    kubelet = ProcessKubelet(api, "default", tmp_path / "kubelet", {CPU.name: 26})
     (tmp_path / "kubelet").mkdir()
-    kubelet.register(CPU, 2)
-    kubelet.start()
+    kubelet = ProcessKubelet(api, "default", tmp_path / "kubelet", {CPU.name: 26})
     account = operator_pod["spec"]["serviceAccountName"]
     installation = Installation(cluster, namespace, account, cluster.token_kubeconfig(
         namespace, account, tmp_path / "operator.kubeconfig"))
-    operator = OperatorProcess(installation.kubeconfig, tmp_path / "operator.log").start()
+    # As the chart's pod runs it: every namespace, standalone (no peering).
+    operator = OperatorProcess(installation.kubeconfig, tmp_path / "operator.log")
+    kubelet.start()
     try:
+        kubelet.register(CPU, 2)  # the CPU node group scales up
+        operator.start()
         apply = walk.take("kubectl", "apply", "-f")
         example = yaml.safe_load((ROOT / apply.argv[3]).read_text())
         name = example["metadata"]["name"]
