@@ -2,8 +2,9 @@
 operator scales the Deployments, the scheduler binds the new pods, the kubelet starts
 (or drains) real workers, the EndpointSlice controller adds (or removes) them behind the
 Service, and the load lands on them. Load steps up, then down; capacity follows each way
-within its bounds, and the operator's decisions are the ones the simulator predicts from
-the same observations.
+within its bounds, the operator's decisions are the ones the simulator predicts from
+the same observations, and the clients' latency is the one the simulator predicts when
+fed what the run measured (tests/e2e/fidelity.py).
 """
 
 from __future__ import annotations
