@@ -163,29 +163,33 @@ def pending_times(ticks: Sequence[Tick], running: Sequence[tuple[float, str]],
     return dict(delays)
 
 
-def _median(values: Mapping[str, list[float]], pool: str) -> float:
-    """The pool's median, else every pool's (all run the same worker on this machine)."""
+def _median(values: Mapping[str, Sequence[float]], pool: str, otherwise: float) -> float:
+    """The pool's median, else every pool's (all run the same worker on this machine),
+    else `otherwise` (what the spec declares) when the run measured none."""
     everywhere = [v for pool_values in values.values() for v in pool_values]
-    return statistics.median(values.get(pool) or everywhere or [0.0])
+    return statistics.median(values.get(pool) or everywhere or [otherwise])
 
 
 def measure(stats: LoadStats, history: Sequence[tuple[float, Sequence[str]]],
             ticks: Sequence[Tick], running: Sequence[tuple[float, str]], origin: float,
-            pool_of: Callable[[str], str], pools: Sequence[str]) -> Measured:
+            pool_of: Callable[[str], str], pools: Mapping[str, Mapping[str, Any]]
+            ) -> Measured:
+    """`pools`: the TTSService's pools as its spec declares them."""
     results = sorted(stats.results, key=lambda r: r.at + r.delay)
     chars = {r.request: r.chars for r in stats.results}
     throughput = pool_throughput(stats.attempts, chars, pool_of)
     ready = ready_timeline(history, origin, pool_of)
     delays = cold_starts(ticks, ready, origin)
     pending = pending_times(ticks, running, origin)
-    every_throughput = statistics.median(throughput.values()) if throughput else math.nan
     return Measured(
         firsts=[r.at + r.delay - origin for r in results],
         chars=[r.chars for r in results],
         latencies=[r.latency if r.status == 200 else math.inf for r in results],
-        throughput={p: throughput.get(p, every_throughput) for p in pools},
-        cold_start={p: _median(delays, p) for p in pools},
-        pending={p: _median(pending, p) for p in pools},
+        throughput={p: _median({k: [v] for k, v in throughput.items()}, p,
+                               float(spec["throughput"])) for p, spec in pools.items()},
+        cold_start={p: _median(delays, p, float(spec["coldStartSeconds"]))
+                    for p, spec in pools.items()},
+        pending={p: _median(pending, p, 0.0) for p in pools},
         ready=ready)
 
 

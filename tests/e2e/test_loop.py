@@ -81,7 +81,7 @@ def test_capacity_follows_load_up_and_down(make_loop: LoopFactory,
     # (tests/e2e/fidelity.py); asserted at the end, after the loop's own checks.
     measured = measure(stats, loop.endpoints.history, loop.recorder.ticks,
                        loop.kubelet.record.running, origin, loop.pool_of,
-                       list(loop.service["spec"]["pools"]))
+                       loop.service["spec"]["pools"])
     agreement = Agreement.of(measured, simulate_closed(loop.service, measured),
                              simulate_open(loop.service, measured))
     figures.fidelity = agreement.record()
