@@ -203,6 +203,10 @@ class KubeletRecord:
     cold_starts: list[float] = field(default_factory=list)
     exits: dict[str, int | None] = field(default_factory=dict)  # pod -> worker exit code
     errors: list[str] = field(default_factory=list)
+    pools: dict[str, str] = field(default_factory=dict)  # pod IP -> its pool label
+    # (time.time(), pool) of each pod's first status that says Running: where the pod's
+    # Pending ends, as the operator sees it
+    running: list[tuple[float, str]] = field(default_factory=list)
 
 
 class ProcessKubelet:
@@ -388,6 +392,7 @@ class ProcessKubelet:
                              start_time=now_rfc3339())
         running.env = self._environment(pod, running)
         self.pods[running.uid] = running
+        self.record.pools[ip] = running.pool
         self._launch(running, ports)
         return running
 
@@ -501,6 +506,8 @@ class ProcessKubelet:
         answer = self._request("PATCH", f"pods/{running.name}/status", namespace=self.namespace,
                                headers=STRATEGIC, body={"status": status})
         if answer.status_code < 400:
+            if running.reported is None and exit_code is None:
+                self.record.running.append((time.time(), running.pool))
             running.reported = (running.started, running.ready, running.restarts)
         elif answer.status_code != 404:  # gone is fine; anything else is retried next round
             self.record.errors.append(f"status of {running.name}: {answer.status_code}")

@@ -41,6 +41,11 @@ GIVE_UP_SECONDS = 60.0
 REFUSED_PAUSE = 0.5  # after a refused connection
 NO_ENDPOINT_PAUSE = 0.2
 ENDPOINTS_EVERY = 0.2  # seconds between reads of the EndpointSlices
+# Requests in flight at most: each holds a thread while it waits for its answer or its
+# retry. An open-loop replay must never wait for a thread before a first attempt (with 64,
+# a queue of 30 s at 5 requests/s held every thread and delayed arrivals by up to 7 s);
+# the executor starts threads only as they are needed.
+MAX_IN_FLIGHT = 1024
 
 
 class ServiceEndpoints:
@@ -54,6 +59,9 @@ class ServiceEndpoints:
         self.service = service
         self.port_name = port_name
         self._urls: list[str] = []
+        # (time.time(), the Ready endpoints) at the first read and at every change: the
+        # Ready timeline the client saw, which the simulator's replay is fed.
+        self.history: list[tuple[float, tuple[str, ...]]] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"endpoints-{service}",
@@ -87,6 +95,8 @@ class ServiceEndpoints:
                 urls += [f"http://{reach(address)}:{port}"
                          for address in endpoint.get("addresses") or [] for port in ports]
         self._urls = sorted(urls)
+        if not self.history or self.history[-1][1] != tuple(self._urls):
+            self.history.append((time.time(), tuple(self._urls)))
 
     def _loop(self) -> None:
         for _ in range(10**7):  # bounded; stopped at teardown
@@ -112,6 +122,18 @@ class Result:
     latency: float  # seconds from the first attempt to the final answer
     attempts: int  # connections made (retries included)
     delay: float = 0.0  # seconds from the scheduled arrival to the first attempt
+    request: int = -1  # the arrival's index in the replay (`Attempt.request`)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One connection of one request: where it went and what came back."""
+
+    request: int  # the arrival's index in the replay
+    sent: float  # time.time() when the connection was opened
+    answered: float  # time.time() when the answer (or the error) came
+    url: str
+    status: str  # the HTTP status, or "connection error"
 
 
 @dataclass
@@ -120,12 +142,15 @@ class LoadStats:
 
     results: list[Result] = field(default_factory=list)
     answers: Counter[str] = field(default_factory=Counter)  # every attempt's status
+    attempts: list[Attempt] = field(default_factory=list)  # every connection made
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, result: Result, answers: Sequence[str]) -> None:
+    def add(self, result: Result, answers: Sequence[str],
+            attempts: Sequence[Attempt] = ()) -> None:
         with self._lock:
             self.results.append(result)
             self.answers.update(answers)
+            self.attempts += attempts
 
     @property
     def sent(self) -> int:
@@ -183,7 +208,7 @@ def compressed_day(seconds: float, peak_chars_per_second: float,
 
 
 class LoadGenerator:
-    def __init__(self, endpoints: ServiceEndpoints, threads: int = 64) -> None:
+    def __init__(self, endpoints: ServiceEndpoints, threads: int = MAX_IN_FLIGHT) -> None:
         self.endpoints = endpoints
         self.stats = LoadStats()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="load")
@@ -237,6 +262,7 @@ class LoadGenerator:
         body = {"text": text_of(chars, index)}
         request_id = uuid.uuid4().hex
         answers: list[str] = []
+        made: list[Attempt] = []
         status: int | None = None
         first = time.time()
         retries = 0
@@ -254,16 +280,20 @@ class LoadGenerator:
             headers = {"X-Request-Id": request_id, "Connection": "close"}
             if retries:
                 headers["X-Retry-Attempt"] = str(retries)
+            url = self._pick(urls)
+            sent = time.time()
             try:  # a fresh connection per attempt: no session
-                response = requests.post(f"{self._pick(urls)}/tts", json=body,
+                response = requests.post(f"{url}/tts", json=body,
                                          headers=headers, timeout=GIVE_UP_SECONDS)
             except requests.RequestException:
                 answers.append("connection error")
+                made.append(Attempt(index, sent, time.time(), url, "connection error"))
                 status = None
                 retries += 1
                 time.sleep(REFUSED_PAUSE)
                 continue
             answers.append(str(response.status_code))
+            made.append(Attempt(index, sent, time.time(), url, str(response.status_code)))
             status = response.status_code
             if status in (429, 503):  # "come back later"
                 retries += 1
@@ -272,7 +302,7 @@ class LoadGenerator:
             break
         self.stats.add(Result(scheduled, chars, status, time.time() - first,
                               len([a for a in answers if a != "no endpoint"]),
-                              first - scheduled), answers)
+                              first - scheduled, index), answers, made)
 
 
 def retry_wait(headers: Mapping[str, str]) -> float:

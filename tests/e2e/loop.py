@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pykube
 import requests
@@ -32,7 +33,7 @@ from elastic_tts.reconcile.kinds import PODS, POOL_LABEL, SERVICE_LABEL, TTSSERV
 from elastic_tts_dev.cluster import LocalCluster
 from elastic_tts_dev.nodes import NodePool
 from elastic_tts_dev.operator import OperatorProcess
-from tests.e2e.kubelet import ProcessKubelet
+from tests.e2e.kubelet import ProcessKubelet, reach
 from tests.e2e.loadgen import ServiceEndpoints
 from tests.e2e.observer import ClusterObserver, serving
 
@@ -193,6 +194,12 @@ class Loop:
 
     def throughput(self, pool: str) -> float:
         return float(self.service["spec"]["pools"][pool]["throughput"])
+
+    def pool_of(self, url: str) -> str:
+        """The pool of the pod behind an endpoint URL the client sent to ("" if unknown)."""
+        host = urlsplit(url).hostname or ""
+        return next((pool for ip, pool in self.kubelet.record.pools.items()
+                     if reach(ip) == host), "")
 
     def ready_capacity(self, counts: Mapping[str, int]) -> float:
         """What the Ready workers serve behind the round-robin Service, in chars/s."""

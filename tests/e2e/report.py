@@ -45,6 +45,9 @@ class ScenarioFigures:
     notes: list[str] = field(default_factory=list)
     # [at, chars, status, latency, attempts, delay] per request (see the module docstring)
     requests: list[list[Any]] = field(default_factory=list)
+    # measured against simulated client latency, with the simulator's measured inputs
+    # (tests/e2e/fidelity.py, `Agreement.record`)
+    fidelity: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -3,11 +3,10 @@ model and client as every benchmark run, so that the simulator's client-side lat
 can be set beside what the e2e's load generator measures.
 
 The e2e runs Prometheus with a 1 s scrape and the operator with `--rate-windows 4s,8s
---burst-window 2s`,
-so the simulated controller sees the same lag. What still differs from the e2e (to be
-closed with the real-cluster tier): its load generator spreads connections round-robin
-and retries on the next endpoint, where the simulated client (ADMISSION.md) opens a
-fresh connection to a random endpoint each attempt.
+--burst-window 2s`, so the simulated controller sees the same lag. This replays the
+profile as a benchmark run does (the declared throughput and cold start, counters primed
+with the profile's own rate); tests/e2e/fidelity.py replays a measured run with what that
+run measured instead, and checks the latency against its clients'.
 """
 
 from __future__ import annotations
@@ -37,3 +36,4 @@ def simulate_profile(resource: Mapping[str, Any], arrivals: Sequence[Arrival],
     return simulate(trace, spec, ElasticTTS(spec), dispatch=SERVICE,
                     spot=SpotConditions(interruptions_per_hour=0.0), seed=seed,
                     metrics=E2E_METRICS)
+

@@ -2,8 +2,9 @@
 operator scales the Deployments, the scheduler binds the new pods, the kubelet starts
 (or drains) real workers, the EndpointSlice controller adds (or removes) them behind the
 Service, and the load lands on them. Load steps up, then down; capacity follows each way
-within its bounds, and the operator's decisions are the ones the simulator predicts from
-the same observations.
+within its bounds, the operator's decisions are the ones the simulator predicts from
+the same observations, and the clients' latency is the one the simulator predicts when
+fed what the run measured (tests/e2e/fidelity.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from elastic_tts.policy.decide import demand_window
 from elastic_tts_dev.prometheus import Prometheus
 from tests.e2e.checks import capacity_drops_below_demand
 from tests.e2e.conftest import LoopFactory
+from tests.e2e.fidelity import TOLERANCE, Agreement, measure, simulate_closed, simulate_open
 from tests.e2e.loadgen import LoadGenerator, compressed_day, steps
 from tests.e2e.loop import Loop, Tick
 from tests.e2e.observer import CapacitySample
@@ -75,6 +77,15 @@ def test_capacity_follows_load_up_and_down(make_loop: LoopFactory,
 
     REPORT.add_load(figures, stats)
     REPORT.add_scaling(figures, loop.observer.scale_actions, origin)
+    # What the simulator predicts for these requests, fed only what this run measured
+    # (tests/e2e/fidelity.py); asserted at the end, after the loop's own checks.
+    measured = measure(stats, loop.endpoints.history, loop.recorder.ticks,
+                       loop.kubelet.record.running, origin, loop.pool_of,
+                       loop.service["spec"]["pools"])
+    agreement = Agreement.of(measured, simulate_closed(loop.service, measured),
+                             simulate_open(loop.service, measured))
+    figures.fidelity = agreement.record()
+    figures.notes.append(agreement.note())
     within, served = served_within(e2e_prometheus.url, "step", "3.0", end - origin + 5)
     figures.slo_worker = within / served if served else None
 
@@ -128,6 +139,10 @@ def test_capacity_follows_load_up_and_down(make_loop: LoopFactory,
     # never exceed it, and a broken pipeline (nothing, or half) still fails.
     assert 0.5 * ok < served <= ok * 1.02 + 3, (served, ok)
     assert not stats.lost, stats.lost[:5]
+
+    # The simulator's client-side latency agrees with the measured one (issue 10 §1).
+    assert not agreement.problems(TOLERANCE), (agreement.problems(TOLERANCE),
+                                               agreement.note())
 
 
 def first_time_capacity_reaches_down(loop: Loop, after: float, level: float) -> float:

@@ -8,8 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from elastic_tts.simulator.cluster import ROUTE, SERVICE, SpotConditions, WorkerModel
+from elastic_tts.simulator.cluster import (
+    ROUTE,
+    SERVICE,
+    ReplicaBehaviour,
+    SpotConditions,
+    WorkerModel,
+)
 from elastic_tts.simulator.engine import simulate
+from elastic_tts.simulator.prometheus import TraceRates
 
 from .helpers import Scripted, cluster_of, drive, pool, spec_of, steady_trace, trace_of
 
@@ -260,3 +267,45 @@ def test_requests_never_served_count_as_infinite_latency():
     result = run(spec, trace_of([1.0, 2.0]), lambda now: {"gpu": 0})
     assert np.isinf(result.latency).all()
     assert result.cost == 0.0
+
+
+def test_a_service_idle_before_the_trace_starts_cold():
+    # the e2e's load step: nothing ran before it, so the first views see no load
+    spec = spec_of({"gpu": pool()})
+    trace = trace_of([float(t) for t in range(60)], 10)
+    policy = Scripted(lambda now: {"gpu": 1}, interval=15.0)
+    simulate(trace, spec, policy, dispatch=SERVICE, spot=NO_SPOT, seed=0,
+             rates=TraceRates(trace, warm=False))
+    assert policy.views[0].short_rate == 0.0
+    assert policy.views[0].long_rate == 0.0
+    # the default 45 s of samples at 15 s: 15 s of load (scrapes 0 and 15), 30 s of none
+    assert policy.views[1].short_rate == pytest.approx(15 * 10 / 45)
+
+
+def test_replicas_behave_as_measured_while_the_policy_plans_with_the_spec():
+    declared = spec_of({"gpu": pool(throughput=100.0, cold=30.0)})
+    measured = {"gpu": ReplicaBehaviour(throughput=50.0, cold_start_seconds=10.0)}
+    trace = trace_of([12.0, 13.0], [100, 50])
+    policy = Scripted(lambda now: {"gpu": 0 if now < 1 else 1})
+    # asked for at 1, Ready at 1 + 10 (not 1 + 30); 100 characters take 2 s (not 1 s)
+    result = simulate(trace, declared, policy, dispatch=SERVICE, spot=NO_SPOT, seed=0,
+                      replicas=measured)
+    assert result.latency.tolist() == pytest.approx([2.0, 2.0])  # the second waits 1 s
+    as_declared = simulate(trace, declared, Scripted(lambda now: {"gpu": 0 if now < 1 else 1}),
+                           dispatch=SERVICE, spot=NO_SPOT, seed=0)
+    # as declared, the replica is Ready only at 31 s: both are answered after that
+    assert (as_declared.latency + trace.times > 31.0).all()
+
+
+def test_a_replica_pending_for_part_of_its_cold_start_is_seen_pending():
+    spec = spec_of({"gpu": pool(cold=30.0)})
+    measured = {"gpu": ReplicaBehaviour(100.0, cold_start_seconds=10.0, pending_seconds=4.0)}
+    policy = Scripted(lambda now: {"gpu": 0 if now < 1 else 1})
+    result = simulate(trace_of([20.0]), spec, policy, dispatch=SERVICE, spot=NO_SPOT, seed=0,
+                      replicas=measured)
+    seen = {view.now: view.pools["gpu"] for view in policy.views}
+    assert (seen[2.0].pending, seen[2.0].pending_seconds) == (1, 1.0)
+    assert (seen[4.0].pending, seen[4.0].pending_seconds) == (1, 3.0)
+    assert (seen[5.0].pending, seen[5.0].ready) == (0, 0)  # started at 5, not Ready yet
+    assert seen[11.0].ready == 1  # asked for at 1, Ready at 1 + 10
+    assert result.latency.tolist() == pytest.approx([1.0])

@@ -26,6 +26,13 @@ Ready endpoint) or a connection lost with a killed node it retries after 1 s. It
 `client_timeout` seconds after its first attempt. A request's latency runs from its
 first attempt to its final answer; one never answered in time counts as a miss.
 
+How replicas really behave can differ from what the spec declares (`ReplicaBehaviour`,
+for replaying a measured run): their throughput, their cold start, and how much of it
+they spend Pending (before the container starts: scheduling, node, image), which the
+engine sees as pending, as the operator does, and may fall back from. By default they
+serve the declared throughput, start in the declared cold start and are never Pending
+(except in a spot shortage).
+
 Load counted once: the offered-load counters count a request when its first attempt
 (no X-Retry-Attempt) reaches a worker, as the worker does; retries never add to them.
 
@@ -99,6 +106,15 @@ class WorkerModel:
         return retry_after
 
 
+@dataclass(frozen=True)
+class ReplicaBehaviour:
+    """How one pool's replicas really behave, where it differs from the spec."""
+
+    throughput: float  # characters/s one replica serves, every slot busy
+    cold_start_seconds: float  # from being asked for to Ready
+    pending_seconds: float = 0.0  # the first part of the cold start, spent Pending
+
+
 class Replica:
     __slots__ = ("assigned", "busy_until", "id", "pool", "queue", "ready_at", "requested",
                  "slots", "state")
@@ -116,10 +132,14 @@ class Replica:
 
 
 class PoolRuntime:
-    def __init__(self, index: int, pool: Pool) -> None:
+    def __init__(self, index: int, pool: Pool, behaviour: ReplicaBehaviour | None = None
+                 ) -> None:
         self.index = index
         self.spec = pool
-        self.slot_speed = pool.throughput / pool.concurrency
+        behaviour = behaviour or ReplicaBehaviour(pool.throughput, pool.cold_start_seconds)
+        self.slot_speed = behaviour.throughput / pool.concurrency
+        self.cold_start = behaviour.cold_start_seconds
+        self.pending_seconds = min(behaviour.pending_seconds, self.cold_start)
         self.price_per_second = pool.cost_per_hour / 3600.0
         self.live: list[Replica] = []  # asked for and not leaving: pending, starting, ready
         self.ready: list[Replica] = []
@@ -157,8 +177,10 @@ class PoolRuntime:
 class Cluster:
     def __init__(self, pools: Mapping[str, Pool], arrivals: FloatArray, chars: IntArray,
                  budgets: FloatArray, dispatch: str, spot: SpotConditions, seed: int,
-                 instant: bool = False, worker: WorkerModel | None = None) -> None:
-        self.pools = [PoolRuntime(i, p) for i, p in enumerate(pools.values())]
+                 instant: bool = False, worker: WorkerModel | None = None,
+                 behaviour: Mapping[str, ReplicaBehaviour] | None = None) -> None:
+        self.pools = [PoolRuntime(i, p, (behaviour or {}).get(name))
+                      for i, (name, p) in enumerate(pools.items())]
         self.by_name = {p.spec.name: p for p in self.pools}
         self.arrivals = arrivals.tolist()
         self.chars = chars.astype(np.float64).tolist()
@@ -239,6 +261,9 @@ class Cluster:
         elif short:
             replica.state = PENDING
             self._schedule(self._shortage_end(now) or now, _START, replica)
+        elif pool.pending_seconds > 0:
+            replica.state = PENDING
+            self._schedule(now + pool.pending_seconds, _START, replica)
         else:
             self._start(replica, now)
 
@@ -256,7 +281,11 @@ class Cluster:
 
     def _start(self, replica: Replica, now: float) -> None:
         replica.state = STARTING
-        self._schedule(now + replica.pool.spec.cold_start_seconds, _READY, replica)
+        pool = replica.pool
+        # The container starts: Ready when the cold start is over, counted from the request
+        # (its Pending part is behind it); after a spot shortage, from the shortage's end.
+        self._schedule(max(now + pool.cold_start - pool.pending_seconds,
+                           replica.requested + pool.cold_start), _READY, replica)
         self._draw_interruption(replica, now)
 
     def _draw_interruption(self, replica: Replica, now: float) -> None:

@@ -15,14 +15,20 @@ run goes on after the last arrival until every client has its answer or has give
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from elastic_tts.policy.spec import TTSServiceSpec
 from elastic_tts.reconcile.render import route_weights
-from elastic_tts.simulator.cluster import ROUTE, Cluster, SpotConditions, WorkerModel
+from elastic_tts.simulator.cluster import (
+    ROUTE,
+    Cluster,
+    ReplicaBehaviour,
+    SpotConditions,
+    WorkerModel,
+)
 from elastic_tts.simulator.policies import Policy, View
 from elastic_tts.simulator.prometheus import (
     BACKLOG,
@@ -74,14 +80,18 @@ def slo_limits(spec: TTSServiceSpec, chars: np.ndarray) -> FloatArray:
 def simulate(trace: Trace, spec: TTSServiceSpec, policy: Policy, *, dispatch: str,
              spot: SpotConditions, seed: int, rates: TraceRates | None = None,
              worker: WorkerModel | None = None, metrics: MetricsModel | None = None,
-             progress: Progress | None = None) -> RunResult:
+             progress: Progress | None = None,
+             replicas: Mapping[str, ReplicaBehaviour] | None = None) -> RunResult:
+    """`replicas`: how pools' replicas really behave where that differs from what `spec`
+    declares (a measured run's replay); the policy still plans with `spec`, as the
+    operator knows only what the TTSService says."""
     rates = rates or TraceRates(trace)
     worker = worker or WorkerModel()
     metrics = metrics or MetricsModel()
     length = int(trace.duration)
     budgets = slo_limits(spec, trace.chars.astype(np.float64))
     cluster = Cluster(spec.pools, trace.times, trace.chars, budgets, dispatch, spot, seed,
-                      instant=policy.instant, worker=worker)
+                      instant=policy.instant, worker=worker, behaviour=replicas)
     if policy.together is not None:
         cluster.spill(*policy.together)
     scraper = Scraper(rates, metrics.scrape_seconds)

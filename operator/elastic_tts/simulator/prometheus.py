@@ -10,7 +10,9 @@ are the workers' own (`Cluster.counters`): offered characters and requests count
 per request when its first attempt reaches a worker, refusals (429s), and the backlog
 and queue-depth gauges. Before the trace starts the counters are extrapolated at the
 trace's first-five-minutes rate, as if that load had been running: every policy then
-starts in its steady state rather than cold, which no one would run in production.
+starts in its steady state rather than cold, which no one would run in production. A
+replay of a service that was idle before the trace (`TraceRates(trace, warm=False)`, as
+the e2e tier's load step starts) extrapolates them at zero instead.
 
 `TraceRates` is the hindsight view of the trace itself (arrivals per second), used by the
 bounds, the static-peak baseline and the plot.
@@ -49,7 +51,9 @@ CHARS, REQUESTS, REFUSALS, BACKLOG, QUEUE = range(5)
 class TraceRates:
     """Arrivals per second of the trace, in hindsight."""
 
-    def __init__(self, trace: Trace) -> None:
+    def __init__(self, trace: Trace, warm: bool = True) -> None:
+        """`warm`: the counters before the trace ran at its first five minutes' rate;
+        False: the service was idle before it."""
         seconds = trace.times.astype(np.int64)
         self.seconds = int(trace.duration)
         self.chars: FloatArray = np.bincount(
@@ -57,9 +61,9 @@ class TraceRates:
         )[: self.seconds].astype(np.float64)
         self.requests: FloatArray = np.bincount(seconds, minlength=self.seconds)[
             : self.seconds].astype(np.float64)
-        warm = min(WARM_SECONDS, self.seconds)
-        self.prior_chars = float(self.chars[:warm].sum() / warm) if warm else 0.0
-        self.prior_requests = float(self.requests[:warm].sum() / warm) if warm else 0.0
+        span = min(WARM_SECONDS, self.seconds) if warm else 0
+        self.prior_chars = float(self.chars[:span].sum() / span) if span else 0.0
+        self.prior_requests = float(self.requests[:span].sum() / span) if span else 0.0
 
     def per_second(self, metric: str) -> FloatArray:
         return self.chars if metric == "characters" else self.requests
