@@ -48,14 +48,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
+# The tier's proxy and Prometheus are package-scoped: they stop when tests/e2e is done
+# instead of running (and printing) through every later tier of the session.
+@pytest.fixture(scope="package")
 def e2e_proxy(local_cluster: LocalCluster) -> Iterator[FaultProxy]:
     proxy = FaultProxy(local_cluster.server, local_cluster.ca).start()
     yield proxy
     proxy.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def operator_kubeconfig(installed: Installation, e2e_proxy: FaultProxy,
                         tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The chart's ServiceAccount, through the fault proxy."""
@@ -94,7 +96,7 @@ def worker_scrape_job(discovery_url: str) -> list[dict[str, Any]]:
     return [job]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e_prometheus(admin_http: pykube.HTTPClient) -> Iterator[Prometheus]:
     discovery = PodDiscovery(admin_http).start()
     jobs = yaml.safe_dump(worker_scrape_job(discovery.url), sort_keys=False)
