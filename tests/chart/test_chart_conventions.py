@@ -48,6 +48,19 @@ def test_one_replica_recreates_and_two_roll_with_peering() -> None:
     assert (ha["replicas"], ha["strategy"]["type"]) == (2, "RollingUpdate")
 
 
+def test_replicas_name_their_pod_as_kopf_peering_identity(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """kopf reads POD_ID (nothing reads POD_NAME): with it, the peering object names the pod
+    of each replica, so `kubectl get clusterkopfpeering -o yaml` shows which one acts."""
+    from kopf._core.engines.peering import detect_own_id
+
+    (container,) = _deployment()["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    monkeypatch.setenv("POD_ID", "elastic-tts-7d9f-abcde")
+    assert detect_own_id(manual=False) == "elastic-tts-7d9f-abcde"
+
+
 @pytest.mark.parametrize(
     ("values", "expected"),
     [

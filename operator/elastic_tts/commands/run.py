@@ -9,6 +9,7 @@ import secrets
 import time
 
 from elastic_tts.commands.args import UsageError, examples
+from elastic_tts.commands.malloc import tune_malloc
 
 SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600}
 LONGEST_WINDOW = 86400  # seconds; Prometheus keeps less than that of a rate's raw samples
@@ -127,6 +128,8 @@ def configure_logging(level: str, log_format: str) -> None:
 
 
 def run_operator(args: argparse.Namespace) -> int:
+    # Before any thread exists: the allocator's arenas are made as threads first allocate.
+    tune_malloc()
     # Imported here so that `explain` works without the operator extra installed.
     import kopf
 
