@@ -207,9 +207,9 @@ def test_bursts_count_a_windows_requests_as_fewer_independent_draws(
 
 
 def test_while_the_load_runs_ahead_only_a_sure_step_up_counts() -> None:
-    # One Ready GPU replica at 30 % serves 30 chars/s; 60 arrive: the window may hold a
+    # One Ready GPU replica at 30 % serves 30 chars/s; 100 arrive: the window may hold a
     # lag, so a share surely above the target does not lower the utilisation...
-    ahead = Observation(60.0, 60.0, requests_rate=0.6, refused_share=0.5)
+    ahead = Observation(100.0, 100.0, requests_rate=1.0, refused_share=0.5)
     bursts = tuple((T0 - 15.0 * i, 1.0) for i in range(1, BURST_MIN_SAMPLES + 1))
     memory = Memory(utilisation=0.3, bursts=bursts)
     spec = build(three_pools())

@@ -38,7 +38,7 @@ requests as independent draws only as far as the observed burstiness allows
 Azure code trace's bursts stand 8x above its rate) the interval stays wide and only the
 drift moves, while smooth load of thousands of requests with few refusals climbs within
 minutes. A tick whose load runs ahead of what the Ready replicas were sized for (the
-~1 m rate above it by more than its noise) starts a long window within which the
+~15 s rate above it by more than its noise) starts a long window within which the
 refusals may measure the lag of scaling up rather than the utilisation: meanwhile only
 the fast step up counts (lag adds refusals, so a window that shows the target surely not
 reached shows it all the more without the lag). The utilisation stays within
@@ -254,13 +254,13 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
     if share is not None and learned is None:
         learned = min(scaling.target_utilization, model_utilisation(slack))
     sized_for = ready_capacity * (learned or scaling.target_utilization)
-    steady = short_rate <= sized_for + NOISE_Z * noise(sized_for, per_request,
-                                                       SHORT_WINDOW_SECONDS, unit)
+    steady = fast <= sized_for + NOISE_Z * noise(sized_for, per_request, BURST_WINDOW_SECONDS,
+                                                 unit)
     calibrate_after = memory.calibrate_after
     if not steady:  # the refusal window must not hold this tick's lag either
         calibrate_after = now + LONG_WINDOW_SECONDS
     calm = calibrate_after is None or now >= calibrate_after
-    if share is not None and learned is not None and short_rate > 0 and (calm or steady):
+    if share is not None and learned is not None and short_rate > 0:
         seen = long_rate * LONG_WINDOW_SECONDS * unit / per_request
         evidence = independent_requests(bursts, seen)
         step = refusal_step(share, seen, evidence)
