@@ -81,18 +81,21 @@ def test_a_backlog_is_demand_drained_within_the_slo() -> None:
 
 
 def test_refusals_lower_the_utilisation_sized_for() -> None:
-    load = StaticLoad({"gpu": 60.0})
-    load.refusals["gpu"] = 0.6  # one refusal per offered request
+    # 30 chars/s is about what the Ready GPU replica serves at the start utilisation, so
+    # the load does not run ahead of it and the refusals measure the utilisation.
+    load = StaticLoad({"gpu": 30.0})
+    load.refusals["gpu"] = 0.3  # one refusal per offered request
     _, operator = service(load)
     result = operator.tick(T0)
     assert result.decision is not None
     # It starts from the queueing estimate and takes one bounded calibration step down,
-    # since every request is refused once where 10 % is the target.
+    # since every request is refused once where 10 % is the target (a drift: before the
+    # burstiness is known a window counts as one draw, and one is not sure evidence).
     start = model_utilisation(GPU_SLACK)
     assert start < UTILISATION
     learned = result.decision.memory.utilisation
-    assert learned == pytest.approx(start * STEP_DOWN)
-    assert result.decision.demand == pytest.approx(60.0 / learned)
+    assert start * STEP_DOWN <= learned < start
+    assert result.decision.demand == pytest.approx(30.0 / learned)
     assert f"sizing for {learned:.0%} utilisation: workers refuse" in result.decision.reason
 
 

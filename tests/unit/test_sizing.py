@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from elastic_tts.policy import Memory, Observation, PoolState, decide
 from elastic_tts.policy.decide import kept_out, slack
 from elastic_tts.policy.sizing import (
     BURST_MIN_SAMPLES,
+    DRIFT_DOWN,
+    DRIFT_UP,
     REFUSAL_TARGET,
     START_REFUSALS,
+    STEP_DOWN,
+    STEP_UP,
+    independent_requests,
     model_utilisation,
     noise,
+    refusal_step,
     size,
+    wilson,
 )
 from tests.unit.specs import CPU, GPU, build, three_pools
 
@@ -147,6 +157,80 @@ def test_utilisation_follows_refusals(label: str, share: float, direction: int) 
     assert 0.4 * 0.95 - 1e-9 <= result.utilisation <= 0.4 * 1.02 + 1e-9  # one bounded step
 
 
+@pytest.mark.parametrize(
+    ("label", "share", "requests", "evidence", "low", "high"),
+    [
+        # 6,000 smooth requests, 2 % refused: surely below 10 %, the largest step up
+        ("many requests, few refusals: fast up", 0.02, 6000, 6000, STEP_UP, STEP_UP),
+        ("many requests, none refused: fast up", 0.0, 6000, 6000, STEP_UP, STEP_UP),
+        # 20 of them refused in 6,000: surely above, backs off fast
+        ("many requests, 30 % refused: fast down", 0.3, 6000, 6000, STEP_DOWN, STEP_DOWN),
+        # the same 6,000 in bursts worth 10 independent draws: the interval holds 10 %
+        ("bursty, few refusals: only the drift", 0.02, 6000, 10, DRIFT_UP, DRIFT_UP),
+        ("bursty, many refusals: only the drift", 0.3, 6000, 10, DRIFT_DOWN, DRIFT_DOWN),
+        # 20 requests, none refused: the interval (0-31 %) holds 10 %; the drift's gain
+        # is a hundredth of the full one
+        ("twenty requests: a small drift", 0.0, 20, 20, 1.0 + 1e-6, 1.005),
+        # 200, none refused: below 4.3 % at three sigma, a step of 4.3 %
+        ("two hundred requests: a sure step", 0.0, 200, 200, 1.04, 1.045),
+        ("at the target: no step", REFUSAL_TARGET, 6000, 6000, 1.0, 1.0),
+    ],
+)
+def test_the_refusal_step_follows_the_evidence(label: str, share: float, requests: float,
+                                               evidence: float, low: float,
+                                               high: float) -> None:
+    assert low - 1e-9 <= refusal_step(share, requests, evidence) <= high + 1e-9, label
+
+
+def test_the_wilson_interval_narrows_with_the_draws() -> None:
+    few, many = wilson(0.02, 50), wilson(0.02, 5000)
+    assert few[0] <= many[0] <= 0.02 <= many[1] <= few[1]
+    assert wilson(0.0, 5000)[1] == pytest.approx(9 / 5009)  # z^2 / (n + z^2) at zero
+
+
+@pytest.mark.parametrize(
+    ("label", "peaks", "seen", "expected"),
+    [
+        ("burstiness unknown yet: one draw", [3.0] * (BURST_MIN_SAMPLES - 1), 6000, 1.0),
+        ("smooth: every request", [1.0] * BURST_MIN_SAMPLES, 6000, 6000),
+        # a 1.25 peak: sigma_r 0.083; 300 requests a burst window: D = 1 + 0.0069 x 300
+        ("conversation-like", [1.25] * BURST_MIN_SAMPLES, 6000,
+         6000 / (1 + (0.25 / 3) ** 2 * 300)),
+        # an 8x peak: sigma_r 2.33; 45 requests a burst window: D = 246
+        ("code-like bursts", [8.0] * BURST_MIN_SAMPLES, 900, 900 / (1 + (7 / 3) ** 2 * 45)),
+    ],
+)
+def test_bursts_count_a_windows_requests_as_fewer_independent_draws(
+        label: str, peaks: list[float], seen: float, expected: float) -> None:
+    bursts = tuple((T0 - 15.0 * i, b) for i, b in enumerate(peaks))
+    assert independent_requests(bursts, seen) == pytest.approx(expected), label
+
+
+def test_while_the_load_runs_ahead_only_a_sure_step_up_counts() -> None:
+    # One Ready GPU replica at 30 % serves 30 chars/s; 100 arrive: the window may hold a
+    # lag, so a share surely above the target does not lower the utilisation...
+    ahead = Observation(100.0, 100.0, requests_rate=1.0, refused_share=0.5)
+    bursts = tuple((T0 - 15.0 * i, 1.0) for i in range(1, BURST_MIN_SAMPLES + 1))
+    memory = Memory(utilisation=0.3, bursts=bursts)
+    spec = build(three_pools())
+    lagging = size(spec, ahead, memory, T0, ready_capacity=100.0, ready_slots=1, slack=3.0)
+    assert lagging.utilisation == pytest.approx(0.3)
+    assert lagging.calibrate_after == T0 + 300
+    # ...and once the load is within it again, good news counts at once (a lag only adds
+    # refusals), bad news only after the window has left the lag behind.
+    calm = Memory(utilisation=0.3, bursts=bursts, calibrate_after=T0 + 300)
+    within = Observation(25.0, 25.0, requests_rate=2.0, refused_share=0.0)
+    good = size(spec, within, calm, T0 + 15, ready_capacity=100.0, ready_slots=1, slack=3.0)
+    assert good.utilisation > 0.3
+    bad = size(spec, replace_share(within, 0.5), calm, T0 + 15, ready_capacity=100.0,
+               ready_slots=1, slack=3.0)
+    assert bad.utilisation == pytest.approx(0.3)
+
+
+def replace_share(observation: Observation, share: float) -> Observation:
+    return dataclasses.replace(observation, refused_share=share)
+
+
 def test_without_the_refusal_signal_the_target_utilisation_holds() -> None:
     result = sized(Observation(1000.0, 1000.0))
     assert result.utilisation == 0.7 and result.learned is None
@@ -210,3 +294,14 @@ def test_behind_a_plain_service_the_kept_out_pool_is_named_in_the_reason() -> No
     assert decision.replicas == {"gpu": 4, "cpu": 1}  # its floor only; GPU carries the load
     assert "cpu kept out of the mix: 3.8s per 100 chars leaves 0.31 service times" \
         in decision.reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(shares=st.tuples(st.floats(0, 2), st.floats(0, 2)), requests=st.floats(0, 1e5),
+       independence=st.floats(1e-4, 1))
+def test_the_refusal_step_is_bounded_and_never_grows_with_the_share(
+        shares: tuple[float, float], requests: float, independence: float) -> None:
+    low, high = sorted(shares)
+    evidence = max(1.0, requests * independence)
+    less, more = refusal_step(low, requests, evidence), refusal_step(high, requests, evidence)
+    assert STEP_DOWN - 1e-12 <= more <= less + 1e-12 <= STEP_UP + 2e-12

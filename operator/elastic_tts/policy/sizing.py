@@ -28,13 +28,21 @@ refusals (without that signal it sizes at `targetUtilization`), the engine start
 the utilisation a queueing estimate gives for `START_REFUSALS` refused
 (`model_utilisation`), never above `targetUtilization`: where even clients that wait a
 whole second per refusal keep the SLO, since the engine cannot tell which clients it
-has. From there it steers it so that the share of offered
-requests the workers refuse settles at `REFUSAL_TARGET`: each tick it multiplies it by
-(target / share) ** gain, the share taken over the long window, the gain scaled down
-when few requests were seen (a share of a few dozen requests is noise), the step bounded
-so that it calibrates slowly (a rising load raises refusals before the replicas it asks
-for are Ready; that is the rate stage's to answer, not a reason to re-calibrate), and
-never above `targetUtilization`. A
+has. From there it steers it so that the share of offered requests the workers refuse
+(over the long window) settles at `REFUSAL_TARGET`, with a step that follows the
+evidence (`refusal_step`): where the share's confidence interval lies wholly on one side
+of the target, a fast step (up to 5 % a tick) towards it; where the interval holds the
+target, a slow drift (1 % a tick) on the point estimate. The interval counts a window's
+requests as independent draws only as far as the observed burstiness allows
+(`independent_requests`): a burst's refusals come together, so on bursty load (the
+Azure code trace's bursts stand 8x above its rate) the interval stays wide and only the
+drift moves, while smooth load of thousands of requests with few refusals climbs within
+minutes. A tick whose load runs ahead of what the Ready replicas were sized for (the
+~15 s rate above it by more than its noise) starts a long window within which the
+refusals may measure the lag of scaling up rather than the utilisation: meanwhile only
+the fast step up counts (lag adds refusals, so a window that shows the target surely not
+reached shows it all the more without the lag). The utilisation stays within
+`MIN_UTILISATION` and `targetUtilization`. A
 refused request comes back after the worker's retry-after-ms hint (ADMISSION.md: 100 ms
 on a first attempt, doubling), most likely to another replica, and is usually admitted
 there well within its SLO: on steady Poisson load (300 to 5,000 chars/s, the default
@@ -75,10 +83,12 @@ BURST_NOISE_Z = 3.0  # the highest of 240 noisy samples stands ~2.8 sigma out: t
 MAX_HEADROOM = 2.0
 REFUSAL_TARGET = 0.10
 START_REFUSALS = 0.02  # where the calibration starts: safe for whole-second retries too
-REFUSAL_GAIN = 0.05
-REFUSAL_FULL_GAIN_REQUESTS = 2000.0  # requests per long window for the full gain
-REFUSAL_FLOOR = 0.002  # a share of zero counts as this (the step stays bounded)
-STEP_DOWN, STEP_UP = 0.99, 1.01  # bounds of one tick's change: a slow calibration
+REFUSAL_GAIN = 0.05  # one tick moves this share of the log-distance to the target
+REFUSAL_Z = 3.0  # the refused share's confidence interval, in standard deviations
+REFUSAL_FULL_GAIN_REQUESTS = 2000.0  # requests per long window for the drift's full gain
+REFUSAL_FLOOR = 0.002  # a share (or bound) below this counts as this: the step stays bounded
+STEP_DOWN, STEP_UP = 0.97, 1.05  # one tick's bounds where the evidence excludes the target
+DRIFT_DOWN, DRIFT_UP = 0.99, 1.01  # and where it does not: a slow drift
 LONG_WINDOW_SECONDS = 300.0
 MIN_UTILISATION = 0.1
 PANIC_FACTOR = 2.0
@@ -141,6 +151,55 @@ def model_utilisation(slack: float, refusals: float = START_REFUSALS) -> float:
     return max(MIN_UTILISATION, low)
 
 
+def independent_requests(bursts: tuple[tuple[float, float], ...], seen: float) -> float:
+    """How many independent draws the `seen` requests of a long window are worth, for the
+    refused share's confidence interval.
+
+    Refusals of one burst come together, so a window's requests are not independent
+    draws when the load comes in bursts: they count as `seen` / D, D the index of
+    dispersion of the counts over a burst window, 1 + sigma_r^2 x requests per burst
+    window for a rate with relative fluctuation sigma_r. The highest of an hour's burst
+    ratios (their Poisson noise already taken off) stands about `BURST_NOISE_Z` sigma_r
+    above 1. Before `BURST_MIN_SAMPLES` of them the burstiness is unknown, and so is
+    the independence: one draw."""
+    if len(bursts) < BURST_MIN_SAMPLES:
+        return 1.0
+    sigma = max(max(b for _, b in bursts) - 1.0, 0.0) / BURST_NOISE_Z
+    per_burst = seen * BURST_WINDOW_SECONDS / LONG_WINDOW_SECONDS
+    return seen / (1.0 + sigma * sigma * per_burst)
+
+
+def wilson(share: float, requests: float, z: float = REFUSAL_Z) -> tuple[float, float]:
+    """The Wilson score interval of a share observed over `requests` draws."""
+    p = min(max(share, 0.0), 1.0)
+    n = max(requests, 1e-9)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def refusal_step(share: float, requests: float, evidence: float) -> float:
+    """The factor one tick applies to the learned utilisation, so that the step follows
+    the evidence. The point estimate always drifts towards `REFUSAL_TARGET`, its gain
+    scaled by the `requests` seen, within (`DRIFT_DOWN`, `DRIFT_UP`). Where the refused
+    share's confidence interval (over `evidence` independent requests) lies wholly below
+    or above the target, the step is at least as large as `REFUSAL_GAIN` of the
+    log-distance from the interval's nearer end to the target, within (`STEP_DOWN`,
+    `STEP_UP`): many requests and no refusal climb fast; a share surely above the target
+    backs off fast; a few requests, or a few bursts, only drift. The step never grows
+    with the share."""
+    gain = REFUSAL_GAIN * min(1.0, requests / REFUSAL_FULL_GAIN_REQUESTS)
+    drift = math.pow(REFUSAL_TARGET / min(max(share, REFUSAL_FLOOR), 1.0), gain)
+    drift = min(DRIFT_UP, max(DRIFT_DOWN, drift))
+    low, high = wilson(share, evidence)
+    if high < REFUSAL_TARGET:
+        sure = math.pow(REFUSAL_TARGET / max(high, REFUSAL_FLOOR), REFUSAL_GAIN)
+        return max(drift, min(STEP_UP, sure))
+    if low > REFUSAL_TARGET:
+        return min(drift, max(STEP_DOWN, math.pow(REFUSAL_TARGET / low, REFUSAL_GAIN)))
+    return drift
+
+
 def _quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -188,10 +247,10 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
     share = observation.refused_share
     learned = memory.utilisation
     fast = burst if burst is not None else short_rate
-    # Calibrate only in steady state: while the load runs ahead of what the Ready replicas
-    # were sized for (by more than its noise), the refusals measure the lag of scaling up,
-    # not the utilisation (and retries of a burst's refusals can exceed the offered
-    # requests); the long window must have left such a tick behind too.
+    # Calibrate fully only in steady state: while the load runs ahead of what the Ready
+    # replicas were sized for (by more than its noise), the refusals measure the lag of
+    # scaling up, not the utilisation (and retries of a burst's refusals can exceed the
+    # offered requests); the long window must have left such a tick behind too.
     if share is not None and learned is None:
         learned = min(scaling.target_utilization, model_utilisation(slack))
     sized_for = ready_capacity * (learned or scaling.target_utilization)
@@ -201,12 +260,15 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
     if not steady:  # the refusal window must not hold this tick's lag either
         calibrate_after = now + LONG_WINDOW_SECONDS
     calm = calibrate_after is None or now >= calibrate_after
-    if share is not None and learned is not None and short_rate > 0 and calm:
+    if share is not None and learned is not None and short_rate > 0:
         seen = long_rate * LONG_WINDOW_SECONDS * unit / per_request
-        gain = REFUSAL_GAIN * min(1.0, seen / REFUSAL_FULL_GAIN_REQUESTS)
-        step = (REFUSAL_TARGET / min(max(share, REFUSAL_FLOOR), 1.0)) ** gain
-        learned = max(MIN_UTILISATION, learned * min(STEP_UP, max(STEP_DOWN, step)))
-        learned = min(learned, scaling.target_utilization)
+        evidence = independent_requests(bursts, seen)
+        step = refusal_step(share, seen, evidence)
+        # A window that may still hold a lag has more refusals than the utilisation
+        # makes: it can only show that the target is surely not reached yet.
+        if calm or wilson(share, evidence)[1] < REFUSAL_TARGET:
+            learned = max(MIN_UTILISATION, learned * step)
+            learned = min(learned, scaling.target_utilization)
     utilisation = learned if learned is not None else scaling.target_utilization
     base = (long_rate * headroom + backlog_rate) / utilisation
     demand = (rate + backlog_rate) / utilisation
