@@ -47,8 +47,7 @@ def check_writable(path: Path, flag: str) -> None:
     existed = path.exists()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("ab"):
-            pass
+        path.open("ab").close()  # append mode: an existing file is not truncated
     except OSError as exc:
         raise UsageError(f"{flag} {path}: cannot write: {exc.strerror or exc}") from None
     if not existed:

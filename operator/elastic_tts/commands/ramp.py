@@ -109,16 +109,16 @@ class Worker:
 
     def stop(self) -> None:
         """SIGTERM (the worker drains), then SIGKILL for what is left of its group."""
+        # ProcessLookupError: the group is already gone, which is what stop wants.
         try:
-            if self.process.poll() is None:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                try:
-                    self.process.wait(STOP_GRACE)
-                except subprocess.TimeoutExpired:
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                    self.process.wait(5)
-        except ProcessLookupError:
-            pass
+            with contextlib.suppress(ProcessLookupError):
+                if self.process.poll() is None:
+                    os.killpg(self.process.pid, signal.SIGTERM)
+                    try:
+                        self.process.wait(STOP_GRACE)
+                    except subprocess.TimeoutExpired:
+                        os.killpg(self.process.pid, signal.SIGKILL)
+                        self.process.wait(5)
         finally:
             self._log.close()
 
