@@ -5,15 +5,20 @@ controller-manager, scheduler and kwok, free to use both cores) with the chart
 installed by helm: N TTSServices (a gpu and a cpu pool each, the default 15 s interval)
 whose load series a real Prometheus scrapes; then `elastic-tts run` under the chart's
 ServiceAccount token, pinned to the first core, creates every service's children and
-ticks them. Once every service has been decided at least once and its children are
-all in place, and a settling minute has passed, three intervals are measured:
+ticks them. Two phases are measured, three intervals each:
 
-- ticks per interval against N: every service decided once per interval means the round
-  fits (the daemons tick independently, so there is no single round to time);
-- the mean and p99 tick wall time, from the operator's own histogram;
-- operator CPU seconds per interval (from /proc; one core gives at most 15 s) and RSS;
-- API requests per tick, counted by the API server itself (its audit log, the operator's
-  ServiceAccount only), and by verb.
+- steady: once every service has been decided and the engine has settled (an interval
+  with scale writes for fewer than 2 % of the services, or 12 minutes, whichever comes
+  first: its rate windows, burst history and scale-down windows fill meanwhile);
+- shift: every service's load rises by half at once, the worst case of a shared diurnal
+  curve, and the three intervals that follow are measured while the engine scales up.
+
+For each: ticks per interval against N (every service decided once per interval means
+the round fits; the daemons tick independently, so there is no single round to time);
+the mean and p99 tick wall time from the operator's own histogram (a tick's wait for a
+tick thread included); operator CPU seconds per interval (from /proc; one core gives at
+most 15 s) and its peak RSS; API requests per tick, counted by the API server itself
+(its audit log, the operator's ServiceAccount only), and by verb.
 
 Goal: 500 services within their 15 s interval on one core, RSS <= 200 MB.
 """
@@ -23,15 +28,17 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import re
+import statistics
 import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from elastic_tts_dev.cluster import LocalCluster
 from elastic_tts_dev.nodes import G4DN_12XLARGE, M5_4XLARGE, NodePool
@@ -42,15 +49,14 @@ from elastic_tts_dev.specs import CPU, GPU, tts
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (50, 200, 500)
 INTERVAL = 15.0
-MEASURED = 3  # intervals
+MEASURED = 3  # intervals per phase
 OPERATOR_CORE = 0
-SETTLE = 60.0  # after the last first decision: kopf's create handlers finish meanwhile
+SETTLED_SHARE = 0.02  # an interval with scale writes for fewer services than this is steady
+SETTLE_LIMIT = 720.0  # seconds: measure anyway after this long, and say so
+SHIFT = 1.5  # every service's load, times this, at once
 CHART = ROOT / "charts" / "elastic-tts"
 NAMESPACE = "bench"
 USER = "system:serviceaccount:elastic-tts:elastic-tts"
-BUCKET = re.compile(r'elastic_tts_reconcile_duration_seconds_bucket\{le="([^"]+)",step="tick"\}'
-                    r" ([0-9.e+]+)")
-SUM = re.compile(r'elastic_tts_reconcile_duration_seconds_sum\{step="tick"\} ([0-9.e+]+)')
 
 
 def pin(pid: int, core: int) -> None:
@@ -72,17 +78,40 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def tick_histogram(operator: OperatorProcess) -> tuple[dict[float, float], float]:
-    """The tick duration histogram's cumulative buckets, and its sum (seconds)."""
+@dataclass(frozen=True)
+class OperatorMetrics:
+    """What one scrape of the operator's /metrics says about its ticks and writes."""
+
+    buckets: dict[float, float]  # the tick histogram's cumulative buckets
+    tick_seconds: float  # the histogram's sum
+    scale_changes: float  # replica changes the executor applied, every service
+
+    @property
+    def ticks(self) -> float:
+        return self.buckets.get(float("inf"), 0.0)
+
+
+def scrape(operator: OperatorProcess) -> OperatorMetrics:
     with urllib.request.urlopen(operator.metrics_url, timeout=10) as answer:
         text = answer.read().decode()
-    found = SUM.search(text)
-    return ({float(le): float(count) for le, count in BUCKET.findall(text)},
-            float(found.group(1)) if found else 0.0)
+    buckets: dict[float, float] = {}
+    tick_seconds = changes = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if family.name == "elastic_tts_reconcile_duration_seconds" \
+                    and sample.labels.get("step") == "tick":
+                if sample.name.endswith("_bucket"):
+                    buckets[float(sample.labels["le"])] = sample.value
+                elif sample.name.endswith("_sum"):
+                    tick_seconds = sample.value
+            elif sample.name == "elastic_tts_scale_changes_total":
+                changes += sample.value
+    return OperatorMetrics(buckets, tick_seconds, changes)
 
 
-def quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
-    counts = sorted((le, after[le] - before.get(le, 0.0)) for le in after)
+def quantile(before: OperatorMetrics, after: OperatorMetrics, q: float) -> float:
+    counts = sorted((le, count - before.buckets.get(le, 0.0))
+                    for le, count in after.buckets.items())
     total = counts[-1][1] if counts else 0
     for le, count in counts:
         if total and count >= q * total:
@@ -97,30 +126,83 @@ def decided(cluster: LocalCluster) -> int:
                if (item.get("status") or {}).get("lastDecision"))
 
 
-def requests_by_verb(cluster: LocalCluster, since: datetime, until: datetime
-                     ) -> collections.Counter[str]:
+def operator_requests(cluster: LocalCluster, since: datetime, until: datetime
+                      ) -> tuple[collections.Counter[str], list[float]]:
+    """The operator's requests the API server answered between two instants: a count by
+    verb, and how long the server took over each (received to answered, seconds), which
+    says whether a slow tick waited on the server or on the operator itself."""
     verbs: collections.Counter[str] = collections.Counter()
+    served: list[float] = []
     for event in cluster.audit_events(user=USER):
         at = datetime.fromisoformat(event["requestReceivedTimestamp"])
         if since <= at < until:
             ref = event.get("objectRef") or {}
             verbs[f"{event['verb']} {ref.get('resource', '?')}"
                   f"{'/' + ref['subresource'] if ref.get('subresource') else ''}"] += 1
-    return verbs
+            if event.get("stage") == "ResponseComplete" and event["verb"] != "watch":
+                served.append((datetime.fromisoformat(event["stageTimestamp"]) - at)
+                              .total_seconds())
+    return verbs, served
 
 
-def run_size(n: int, prometheus: Prometheus, exporter: Exporter, work: Path) -> dict[str, float]:
+def settle(operator: OperatorProcess) -> tuple[float, bool]:
+    """Wait, an interval at a time, until fewer than SETTLED_SHARE of the interval's ticks
+    write a scale (per tick: a starved operator ticks less, and writes less per interval
+    without having settled); bounded by SETTLE_LIMIT. Seconds waited, and whether it
+    settled."""
+    started = time.monotonic()
+    before = scrape(operator)
+    while time.monotonic() - started < SETTLE_LIMIT:
+        time.sleep(INTERVAL)
+        after = scrape(operator)
+        ticks = after.ticks - before.ticks
+        if ticks and after.scale_changes - before.scale_changes < SETTLED_SHARE * ticks:
+            return time.monotonic() - started, True
+        before = after
+    return time.monotonic() - started, False
+
+
+def measure(cluster: LocalCluster, operator: OperatorProcess) -> dict[str, float | str]:
+    """Three intervals of the running operator: ticks, tick times, CPU, RSS, requests."""
+    since = datetime.now().astimezone()
+    cpu0, m0 = cpu_seconds(operator.pid), scrape(operator)
+    peak_rss = 0.0
+    end = time.monotonic() + MEASURED * INTERVAL
+    while time.monotonic() < end:
+        peak_rss = max(peak_rss, rss_mb(operator.pid))
+        time.sleep(1)
+    cpu1, m1 = cpu_seconds(operator.pid), scrape(operator)
+    until = datetime.now().astimezone()
+    time.sleep(2)  # the audit log is written as requests complete
+    verbs, served = operator_requests(cluster, since, until)
+    ticks = m1.ticks - m0.ticks
+    per_tick = (lambda count: count / ticks) if ticks else (lambda count: float("nan"))
+    return {
+        "ticks_per_interval": ticks / MEASURED,
+        "cpu_per_interval": (cpu1 - cpu0) / MEASURED, "rss_mb": peak_rss,
+        "requests_per_tick": per_tick(sum(verbs.values())),
+        "scale_writes_per_tick": per_tick(m1.scale_changes - m0.scale_changes),
+        "p50_ms": quantile(m0, m1, 0.5) * 1000,
+        "p99_ms": quantile(m0, m1, 0.99) * 1000,
+        "mean_ms": per_tick(m1.tick_seconds - m0.tick_seconds) * 1000,
+        "server_p50_ms": statistics.median(served) * 1000 if served else float("nan"),
+        "verbs": " ".join(f"{k}={per_tick(v):.2f}" for k, v in verbs.most_common(6)),
+    }
+
+
+def run_size(n: int, prometheus: Prometheus, exporter: Exporter, work: Path
+             ) -> dict[str, dict[str, float | str]]:
     pools = [NodePool("cpu", M5_4XLARGE, count=2, max_pods=2000),
              NodePool("gpu", G4DN_12XLARGE, count=2)]
+    loads = {f"svc-{i:03d}": 5.0 + (i % 5) * 5 for i in range(n)}  # 1-6 cpu replicas each
     with LocalCluster(pools=pools, gateway_api=False, workdir=work / f"cluster-{n}") as cluster:
         cluster.helm("install", "elastic-tts", str(CHART), "-n", "elastic-tts",
                      "--create-namespace", "--wait", "--timeout", "120s")
         kubeconfig = cluster.token_kubeconfig("elastic-tts", "elastic-tts", work / f"op-{n}")
         cluster.create_namespace(NAMESPACE)
         services = []
-        for i in range(n):
-            name = f"svc-{i:03d}"
-            exporter.set_load(name, "cpu", 5 + (i % 5) * 5)  # 1-2 cpu replicas each
+        for name, load in loads.items():
+            exporter.set_load(name, "cpu", load)
             body = tts(name, prometheus.url, pools={"gpu": GPU, "cpu": CPU})
             body["spec"]["scaling"] = {"prometheus": {"url": prometheus.url}}
             services.append(body)
@@ -138,30 +220,16 @@ def run_size(n: int, prometheus: Prometheus, exporter: Exporter, work: Path) -> 
             else:
                 raise RuntimeError(f"only {decided(cluster)} of {n} services decided in 10 min")
             ready_in = time.monotonic() - started
-            time.sleep(SETTLE)
-            since = datetime.now().astimezone()
-            cpu0, (hist0, sum0) = cpu_seconds(operator.pid), tick_histogram(operator)
-            peak_rss = 0.0
-            end = time.monotonic() + MEASURED * INTERVAL
-            while time.monotonic() < end:
-                peak_rss = max(peak_rss, rss_mb(operator.pid))
-                time.sleep(1)
-            cpu1, (hist1, sum1) = cpu_seconds(operator.pid), tick_histogram(operator)
-            until = datetime.now().astimezone()
-            time.sleep(2)  # the audit log is written as requests complete
-            verbs = requests_by_verb(cluster, since, until)
+            settled_in, settled = settle(operator)
+            steady = measure(cluster, operator)
+            steady.update(ready_s=ready_in, settled_s=settled_in,
+                          settled="yes" if settled else "NO")
+            for name, load in loads.items():
+                exporter.set_load(name, "cpu", load * SHIFT)
+            shift = measure(cluster, operator)
         finally:
             operator.stop()
-        ticks = hist1[float("inf")] - hist0.get(float("inf"), 0.0)
-        return {
-            "ready_s": ready_in, "ticks_per_interval": ticks / MEASURED,
-            "cpu_per_interval": (cpu1 - cpu0) / MEASURED, "rss_mb": peak_rss,
-            "requests_per_tick": sum(verbs.values()) / ticks if ticks else float("nan"),
-            "p50_ms": quantile(hist0, hist1, 0.5) * 1000,
-            "p99_ms": quantile(hist0, hist1, 0.99) * 1000,
-            "mean_ms": (sum1 - sum0) / ticks * 1000 if ticks else float("nan"),
-            "verbs": " ".join(f"{k}={v / ticks:.2f}" for k, v in verbs.most_common(6)),
-        }
+        return {"steady": steady, "shift": shift}
 
 
 def main() -> int:
@@ -170,32 +238,40 @@ def main() -> int:
     prometheus = Prometheus(exporter.port)
     print("operator at scale: elastic-tts run (pinned to one core) against a real API server "
           "(local cluster, unpinned), real Prometheus", flush=True)
-    print(f"{'services':>8} {'ready s':>8} {'ticks/15s':>10} {'tick mean':>10} {'tick p50':>9} "
-          f"{'tick p99':>9} "
-          f"{'CPU s/15s':>10} {'RSS MB':>7} {'req/tick':>9}  on time  CPU<15s  RSS<=200",
-          flush=True)
+    print(f"{'services':>8} {'phase':>6} {'ticks/15s':>10} {'tick mean':>10} {'tick p50':>9} "
+          f"{'tick p99':>9} {'CPU s/15s':>10} {'RSS MB':>7} {'req/tick':>9} {'scale/tick':>10} "
+          f"{'API p50':>8}"
+          "  on time  CPU<15s  RSS<=200", flush=True)
     sizes = [int(a) for a in sys.argv[1:]] or SIZES  # e.g. `bench_operator.py 500`
     try:
         for n in sizes:
-            r = run_size(n, prometheus, exporter, work)
+            phases = run_size(n, prometheus, exporter, work)
 
             def verdict(met: bool) -> str:
                 return "ok" if met else "MISSED"
 
-            print(f"{n:>8} {r['ready_s']:>8.0f} {r['ticks_per_interval']:>10.1f} "
-                  f"{r['mean_ms']:>8.0f}ms {r['p50_ms']:>7.0f}ms {r['p99_ms']:>7.0f}ms "
-                  f"{r['cpu_per_interval']:>10.2f} "
-                  f"{r['rss_mb']:>7.1f} {r['requests_per_tick']:>9.2f}  "
-                  f"{verdict(r['ticks_per_interval'] >= 0.95 * n):>7}  "
-                  f"{verdict(r['cpu_per_interval'] < INTERVAL):>7}  "
-                  f"{verdict(r['rss_mb'] <= 200):>8}", flush=True)
-            print(f"{'':>8} requests per tick by verb: {r['verbs']}", flush=True)
+            for phase, r in phases.items():
+                print(f"{n:>8} {phase:>6} {r['ticks_per_interval']:>10.1f} "
+                      f"{r['mean_ms']:>8.0f}ms {r['p50_ms']:>7.0f}ms {r['p99_ms']:>7.0f}ms "
+                      f"{r['cpu_per_interval']:>10.2f} {r['rss_mb']:>7.1f} "
+                      f"{r['requests_per_tick']:>9.2f} {r['scale_writes_per_tick']:>10.2f} "
+                      f"{r['server_p50_ms']:>6.0f}ms  "
+                      f"{verdict(float(r['ticks_per_interval']) >= 0.95 * n):>7}  "
+                      f"{verdict(float(r['cpu_per_interval']) < INTERVAL):>7}  "
+                      f"{verdict(float(r['rss_mb']) <= 200):>8}", flush=True)
+                print(f"{'':>15} requests per tick by verb: {r['verbs']}", flush=True)
+            steady = phases["steady"]
+            print(f"{'':>15} first decisions {steady['ready_s']:.0f} s after the start; "
+                  f"settled {steady['settled_s']:.0f} s later (settled: {steady['settled']})",
+                  flush=True)
     finally:
         prometheus.close()
         exporter.close()
     print("ticks/15s: services decided per interval (N means every one on time); tick "
-          "p50/p99: histogram bucket bounds;\nready s: from the operator's start until "
-          "every service had its first decision (children created meanwhile)")
+          "p50/p99: histogram bucket bounds;\nAPI p50: the API server's own time per request "
+          "(audit log); scale/tick: replica changes written per tick; "
+          "steady: after the engine settled; shift: the three intervals after every "
+          "service's load rose by half at once")
     return 0
 
 

