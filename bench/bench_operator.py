@@ -165,13 +165,16 @@ def settle(operator: OperatorProcess) -> tuple[float, bool]:
 def measure(cluster: LocalCluster, operator: OperatorProcess) -> dict[str, float | str]:
     """Three intervals of the running operator: ticks, tick times, CPU, RSS, requests."""
     since = datetime.now().astimezone()
+    servers = {child.name: child.process.pid for child in cluster.children}
     cpu0, m0 = cpu_seconds(operator.pid), scrape(operator)
+    cluster0 = {name: cpu_seconds(pid) for name, pid in servers.items()}
     peak_rss = 0.0
     end = time.monotonic() + MEASURED * INTERVAL
     while time.monotonic() < end:
         peak_rss = max(peak_rss, rss_mb(operator.pid))
         time.sleep(1)
     cpu1, m1 = cpu_seconds(operator.pid), scrape(operator)
+    cluster1 = {name: cpu_seconds(pid) for name, pid in servers.items()}
     until = datetime.now().astimezone()
     time.sleep(2)  # the audit log is written as requests complete
     verbs, served = operator_requests(cluster, since, until)
@@ -185,6 +188,8 @@ def measure(cluster: LocalCluster, operator: OperatorProcess) -> dict[str, float
         "p50_ms": quantile(m0, m1, 0.5) * 1000,
         "p99_ms": quantile(m0, m1, 0.99) * 1000,
         "mean_ms": per_tick(m1.tick_seconds - m0.tick_seconds) * 1000,
+        "apiserver_cpu": (cluster1["kube-apiserver"] - cluster0["kube-apiserver"]) / MEASURED,
+        "cluster_cpu": sum(cluster1[n] - cluster0[n] for n in servers) / MEASURED,
         "server_p50_ms": statistics.median(served) * 1000 if served else float("nan"),
         "verbs": " ".join(f"{k}={per_tick(v):.2f}" for k, v in verbs.most_common(6)),
     }
@@ -260,6 +265,8 @@ def main() -> int:
                       f"{verdict(float(r['cpu_per_interval']) < INTERVAL):>7}  "
                       f"{verdict(float(r['rss_mb']) <= 200):>8}", flush=True)
                 print(f"{'':>15} requests per tick by verb: {r['verbs']}", flush=True)
+                print(f"{'':>15} CPU s/15s of the API server {r['apiserver_cpu']:.2f}, of the "
+                      f"whole cluster {r['cluster_cpu']:.2f} (it shares both cores)", flush=True)
             steady = phases["steady"]
             print(f"{'':>15} first decisions {steady['ready_s']:.0f} s after the start; "
                   f"settled {steady['settled_s']:.0f} s later (settled: {steady['settled']})",
