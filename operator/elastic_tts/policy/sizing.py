@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
 
 from elastic_tts.policy.model import Memory, Observation
@@ -141,6 +142,7 @@ def noise(rate: float, per_request: float, window: float, unit: float) -> float:
     return math.sqrt(chars * per_request * (1 + LENGTH_CV2) / window) / unit
 
 
+@lru_cache(maxsize=256)  # a service's slack is the same every tick: one bisection, not one a tick
 def model_utilisation(slack: float, refusals: float = START_REFUSALS) -> float:
     """The utilisation at which a replica refuses about `refusals` of its requests.
 
@@ -186,9 +188,8 @@ def burst_sigma(bursts: tuple[tuple[float, float], ...], spread: float) -> float
     few = BURST_MIN_SAMPLES if 2.0 * spread >= 1.0 else 2
     if len(bursts) < few:
         return None
-    ratios = [b for _, b in bursts]
-    above = max(ratios) - 1.0
-    below = 1.0 - (min(ratios) + 2.0 * spread)
+    above = max(b for _, b in bursts) - 1.0
+    below = 1.0 - (min(b for _, b in bursts) + 2.0 * spread)
     return max(above, below, 0.0) / expected_max(len(bursts))
 
 
