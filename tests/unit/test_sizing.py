@@ -266,15 +266,16 @@ def test_the_fit_recovers_the_model_it_reads_through(rho: float, slack_: float) 
 
 
 def cold_start(bursts: tuple[tuple[float, float], ...], requests_rate: float,
-               share: float) -> float:
+               share: float, short: float = 1.0) -> float:
     """One tick of a calibration still at its start (the START_REFUSALS estimate), the
-    Ready replicas running at that utilisation; the utilisation it leaves."""
+    Ready replicas running at that utilisation (or with `short` of the capacity sized
+    for it Ready); the utilisation it leaves."""
     spec = build(three_pools())
     start = model_utilisation(3.0)
     memory = Memory(utilisation=start, bursts=bursts)
     observation = Observation(5000.0, 5000.0, requests_rate=requests_rate,
                               refused_share=share, burst_rate=5000.0)
-    return size(spec, observation, memory, T0, ready_capacity=5000.0 / start,
+    return size(spec, observation, memory, T0, ready_capacity=5000.0 / start * short,
                 ready_slots=0, slack=3.0).utilisation
 
 
@@ -289,19 +290,22 @@ def test_a_smooth_dense_load_starts_where_its_evidence_says() -> None:
 
 
 @pytest.mark.parametrize(
-    ("label", "bursts", "requests_rate", "share"),
+    ("label", "bursts", "requests_rate", "share", "short"),
     [
-        ("burstiness unknown: this tick's reading alone", (), 20.0, 0.0),
-        ("code-like bursts", readings(1.0, 8.0, 0.0, 1.0), 20.0, 0.0),
-        ("a thin load", readings(1.0, 1.0, 1.0), 0.02, 0.0),
-        ("refusals near the target", readings(*[1.0] * 4), 20.0, 0.09),
+        ("burstiness unknown: this tick's reading alone", (), 20.0, 0.0, 1.0),
+        ("code-like bursts", readings(1.0, 8.0, 0.0, 1.0), 20.0, 0.0, 1.0),
+        ("a thin load", readings(1.0, 1.0, 1.0), 0.02, 0.0, 1.0),
+        ("refusals near the target", readings(*[1.0] * 4), 20.0, 0.09, 1.0),
+        # half the capacity sized for is Ready (a wave, Pending replicas): the window's
+        # refusals were seen at another utilisation than the replicas run at now
+        ("capacity short of what was asked", readings(*[1.0] * 4), 20.0, 0.005, 0.5),
     ],
 )
 def test_without_the_evidence_the_start_only_steps(
         label: str, bursts: tuple[tuple[float, float], ...], requests_rate: float,
-        share: float) -> None:
-    assert cold_start(bursts, requests_rate, share) <= model_utilisation(3.0) * STEP_UP + 1e-9, \
-        label
+        share: float, short: float) -> None:
+    assert cold_start(bursts, requests_rate, share, short) <= \
+        model_utilisation(3.0) * STEP_UP + 1e-9, label
 
 
 def test_while_the_load_runs_ahead_only_a_sure_step_up_counts() -> None:

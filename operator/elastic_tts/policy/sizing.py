@@ -320,7 +320,7 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
         # makes: it can only show that the target is surely not reached yet.
         if calm or high < REFUSAL_TARGET:
             learned = max(MIN_UTILISATION, learned * step)
-        if high < REFUSAL_TARGET and ready_capacity > 0:
+        if high < REFUSAL_TARGET and 0 < long_rate <= sized_for:
             # The calibration's start, read from the evidence: the Ready replicas have
             # run at long_rate / ready_capacity with at most `high` refused, and the
             # model fitted to that says where the target lies. Steps against a five-
@@ -328,6 +328,9 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
             # the fit gets there as soon as the evidence does. It only ever lifts, and
             # only up to the model's own estimate for the target (which bounds what a
             # window of older, lower utilisation could claim); the steps do the rest.
+            # Replicas running above what they were sized for (capacity short of what
+            # was asked: Pending, interrupted, a scale-up under way) have not run at
+            # that utilisation for the window: then only the steps count.
             fitted = fitted_utilisation(long_rate / ready_capacity, high)
             learned = max(learned, min(fitted, model_utilisation(slack, REFUSAL_TARGET)))
         learned = min(learned, scaling.target_utilization)
