@@ -20,6 +20,9 @@ from elastic_tts.policy.sizing import (
     START_REFUSALS,
     STEP_DOWN,
     STEP_UP,
+    burst_sigma,
+    expected_max,
+    fitted_utilisation,
     independent_requests,
     model_utilisation,
     noise,
@@ -189,21 +192,120 @@ def test_the_wilson_interval_narrows_with_the_draws() -> None:
 
 
 @pytest.mark.parametrize(
-    ("label", "peaks", "seen", "expected"),
+    ("label", "sigma", "seen", "expected"),
     [
-        ("burstiness unknown yet: one draw", [3.0] * (BURST_MIN_SAMPLES - 1), 6000, 1.0),
-        ("smooth: every request", [1.0] * BURST_MIN_SAMPLES, 6000, 6000),
-        # a 1.25 peak: sigma_r 0.083; 300 requests a burst window: D = 1 + 0.0069 x 300
-        ("conversation-like", [1.25] * BURST_MIN_SAMPLES, 6000,
-         6000 / (1 + (0.25 / 3) ** 2 * 300)),
-        # an 8x peak: sigma_r 2.33; 45 requests a burst window: D = 246
-        ("code-like bursts", [8.0] * BURST_MIN_SAMPLES, 900, 900 / (1 + (7 / 3) ** 2 * 45)),
+        ("burstiness unknown yet: one draw", None, 6000, 1.0),
+        ("smooth: every request", 0.0, 6000, 6000),
+        # sigma 0.083 (a 1.25 peak in an hour); 300 requests a burst window: D = 3.08
+        ("conversation-like", 0.25 / 3, 6000, 6000 / (1 + (0.25 / 3) ** 2 * 300)),
+        # sigma 2.33 (an 8x peak); 45 requests a burst window: D = 246
+        ("code-like bursts", 7 / 3, 900, 900 / (1 + (7 / 3) ** 2 * 45)),
     ],
 )
 def test_bursts_count_a_windows_requests_as_fewer_independent_draws(
-        label: str, peaks: list[float], seen: float, expected: float) -> None:
-    bursts = tuple((T0 - 15.0 * i, b) for i, b in enumerate(peaks))
-    assert independent_requests(bursts, seen) == pytest.approx(expected), label
+        label: str, sigma: float | None, seen: float, expected: float) -> None:
+    assert independent_requests(sigma, seen) == pytest.approx(expected), label
+
+
+def test_the_extreme_of_more_draws_stands_further_out() -> None:
+    assert expected_max(1) == 0.0  # one draw is its own mean
+    assert expected_max(240) == pytest.approx(2.79, abs=0.01)  # an hour of 15 s readings
+    steps = [expected_max(n) for n in (2, 5, 20, 60, 240)]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)
+
+
+def readings(*ratios: float) -> tuple[tuple[float, float], ...]:
+    return tuple((T0 - 15.0 * (len(ratios) - i), b) for i, b in enumerate(ratios))
+
+
+@pytest.mark.parametrize(
+    ("label", "bursts", "spread", "expected"),
+    [
+        ("no reading: unknown", (), 0.1, None),
+        ("one reading shows no spread: unknown", readings(3.0), 0.1, None),
+        # few requests per burst window: no quiet stretch can be told from chance, and
+        # only peaks show: the wait for them stays
+        ("a thin load: unknown", readings(*[1.0] * (BURST_MIN_SAMPLES - 1)), 0.5, None),
+        ("a thin load after the wait", readings(*[1.0] * (BURST_MIN_SAMPLES - 1), 1.5), 0.5,
+         0.5 / expected_max(BURST_MIN_SAMPLES)),
+        ("smooth within the noise", readings(*[1.0] * 20), 0.1, 0.0),
+        ("a peak", readings(*[1.0] * 19, 1.25), 0.1, 0.25 / expected_max(20)),
+        # 0.2 left after the noise: even with it added back twice (0.4) surely below 1
+        ("a quiet stretch", readings(1.0, 0.2), 0.1, 0.6 / expected_max(2)),
+    ],
+)
+def test_burstiness_is_estimated_from_the_second_reading(
+        label: str, bursts: tuple[tuple[float, float], ...], spread: float,
+        expected: float | None) -> None:
+    result = burst_sigma(bursts, spread)
+    if expected is None:
+        assert result is None, label
+    else:
+        assert result == pytest.approx(expected), label
+
+
+def test_the_burstiness_estimate_narrows_as_readings_come() -> None:
+    # The same 1.5 peak among more readings is a milder load: the extreme of many draws
+    # stands further out by chance alone.
+    estimates = [burst_sigma(readings(*[1.0] * (n - 1), 1.5), 0.1) for n in (2, 5, 20, 240)]
+    known = [e for e in estimates if e is not None]
+    assert len(known) == len(estimates)
+    assert known == sorted(known, reverse=True) and len(set(known)) == len(known)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rho=st.floats(0.05, 0.95), slack_=st.floats(0.5, 20))
+def test_the_fit_recovers_the_model_it_reads_through(rho: float, slack_: float) -> None:
+    # Refusals exactly as the queueing model makes them at `rho` give back the model's
+    # own utilisation for the target.
+    refused = rho * math.exp(-(1 - rho) * slack_)
+    if refused > 0.002:  # below the floor, the fit reads the floor
+        assert fitted_utilisation(rho, refused) == pytest.approx(
+            model_utilisation(slack_, REFUSAL_TARGET), abs=1e-6)
+    assert fitted_utilisation(rho, refused / 2) >= fitted_utilisation(rho, refused) - 1e-9
+
+
+def cold_start(bursts: tuple[tuple[float, float], ...], requests_rate: float,
+               share: float, short: float = 1.0) -> float:
+    """One tick of a calibration still at its start (the START_REFUSALS estimate), the
+    Ready replicas running at that utilisation (or with `short` of the capacity sized
+    for it Ready); the utilisation it leaves."""
+    spec = build(three_pools())
+    start = model_utilisation(3.0)
+    memory = Memory(utilisation=start, bursts=bursts)
+    observation = Observation(5000.0, 5000.0, requests_rate=requests_rate,
+                              refused_share=share, burst_rate=5000.0)
+    return size(spec, observation, memory, T0, ready_capacity=5000.0 / start * short,
+                ready_slots=0, slack=3.0).utilisation
+
+
+def test_a_smooth_dense_load_starts_where_its_evidence_says() -> None:
+    # 6,000 smooth requests in the window, 0.5 % refused at the start's 22 %: the model
+    # fitted to that reaches the target beyond its own 10 % estimate, which bounds it;
+    # the step alone would have moved 5 %.
+    start = model_utilisation(3.0)
+    smooth = cold_start(readings(*[1.0] * 4), 20.0, 0.005)
+    assert smooth == pytest.approx(model_utilisation(3.0, REFUSAL_TARGET))
+    assert smooth > start * STEP_UP * 1.5
+
+
+@pytest.mark.parametrize(
+    ("label", "bursts", "requests_rate", "share", "short"),
+    [
+        ("burstiness unknown: this tick's reading alone", (), 20.0, 0.0, 1.0),
+        ("code-like bursts", readings(1.0, 8.0, 0.0, 1.0), 20.0, 0.0, 1.0),
+        ("a thin load", readings(1.0, 1.0, 1.0), 0.02, 0.0, 1.0),
+        ("refusals near the target", readings(*[1.0] * 4), 20.0, 0.09, 1.0),
+        # half the capacity sized for is Ready (a wave, Pending replicas): the window's
+        # refusals were seen at another utilisation than the replicas run at now
+        ("capacity short of what was asked", readings(*[1.0] * 4), 20.0, 0.005, 0.5),
+    ],
+)
+def test_without_the_evidence_the_start_only_steps(
+        label: str, bursts: tuple[tuple[float, float], ...], requests_rate: float,
+        share: float, short: float) -> None:
+    assert cold_start(bursts, requests_rate, share, short) <= \
+        model_utilisation(3.0) * STEP_UP + 1e-9, label
 
 
 def test_while_the_load_runs_ahead_only_a_sure_step_up_counts() -> None:

@@ -37,7 +37,17 @@ requests as independent draws only as far as the observed burstiness allows
 (`independent_requests`): a burst's refusals come together, so on bursty load (the
 Azure code trace's bursts stand 8x above its rate) the interval stays wide and only the
 drift moves, while smooth load of thousands of requests with few refusals climbs within
-minutes. A tick whose load runs ahead of what the Ready replicas were sized for (the
+minutes. The burstiness is estimated from the second 15 s reading on (`burst_sigma`:
+the readings' extremes, peaks and quiet stretches, over how far the extreme of that many
+draws stands out by chance), so the evidence counts from the first ticks, not after a
+five-minute wait; only on a load too thin for a quiet stretch to show (fewer than ~70
+requests per reading) does it wait for `BURST_MIN_SAMPLES` readings. Where the interval
+lies wholly below the target, the evidence also sets where the calibration stands
+(`fitted_utilisation`): the queueing model, its slack fitted to the refusals the Ready
+replicas show at the utilisation they run at, says where the target lies, and the
+utilisation is lifted to it at once, at most to the model's own estimate for the target.
+Steps against a five-minute window would take ten minutes to climb there from the
+start. A tick whose load runs ahead of what the Ready replicas were sized for (the
 ~15 s rate above it by more than its noise) starts a long window within which the
 refusals may measure the lag of scaling up rather than the utilisation: meanwhile only
 the fast step up counts (lag adds refusals, so a window that shows the target surely not
@@ -68,6 +78,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from statistics import NormalDist
 
 from elastic_tts.policy.model import Memory, Observation
 from elastic_tts.policy.spec import TTSServiceSpec
@@ -80,6 +92,7 @@ BURST_HISTORY_SECONDS = 3600.0
 BURST_MIN_SAMPLES = 20  # five minutes of 15 s ticks before the headroom is trusted
 BURST_QUANTILE = 1.0  # the highest: a burst a few per cent of the time still counts
 BURST_NOISE_Z = 3.0  # the highest of 240 noisy samples stands ~2.8 sigma out: take 3 off
+# (and a reading's noise band, within which it tells nothing about burstiness)
 MAX_HEADROOM = 2.0
 REFUSAL_TARGET = 0.10
 START_REFUSALS = 0.02  # where the calibration starts: safe for whole-second retries too
@@ -129,6 +142,7 @@ def noise(rate: float, per_request: float, window: float, unit: float) -> float:
     return math.sqrt(chars * per_request * (1 + LENGTH_CV2) / window) / unit
 
 
+@lru_cache(maxsize=256)  # a service's slack is the same every tick: one bisection, not one a tick
 def model_utilisation(slack: float, refusals: float = START_REFUSALS) -> float:
     """The utilisation at which a replica refuses about `refusals` of its requests.
 
@@ -151,20 +165,54 @@ def model_utilisation(slack: float, refusals: float = START_REFUSALS) -> float:
     return max(MIN_UTILISATION, low)
 
 
-def independent_requests(bursts: tuple[tuple[float, float], ...], seen: float) -> float:
+def expected_max(samples: int) -> float:
+    """How many standard deviations the highest of `samples` normal draws stands above
+    their mean, on average (Blom's approximation of the largest order statistic): 0 for
+    one draw, 1.18 for five, 1.87 for twenty, 2.79 for an hour of 15 s readings."""
+    return NormalDist().inv_cdf((samples - 0.375) / (samples + 0.25))
+
+
+def burst_sigma(bursts: tuple[tuple[float, float], ...], spread: float) -> float | None:
+    """The rate's relative fluctuation over a burst window, from every reading so far, or
+    None while it is unknown.
+
+    The readings' extremes are divided by how far the extreme of that many draws stands
+    out (`expected_max`), so the estimate needs no wait: it is there from the second
+    reading and firms up as readings come. Both sides count: a reading surely below the
+    long rate (even with `spread`, the noise taken off each reading, added back twice)
+    is a quiet stretch of a bursty load, as much evidence of burstiness as a peak. Where
+    that noise band reaches zero (2 x `spread` >= 1: fewer than ~70 requests per burst
+    window), no quiet stretch can be told from chance and only peaks show: a bursty
+    load may have shown none yet, so the estimate waits for `BURST_MIN_SAMPLES`
+    readings, as the headroom does."""
+    few = BURST_MIN_SAMPLES if 2.0 * spread >= 1.0 else 2
+    if len(bursts) < few:
+        return None
+    above = max(b for _, b in bursts) - 1.0
+    below = 1.0 - (min(b for _, b in bursts) + 2.0 * spread)
+    return max(above, below, 0.0) / expected_max(len(bursts))
+
+
+def fitted_utilisation(utilisation: float, refused: float) -> float:
+    """The utilisation at `REFUSAL_TARGET` refused by the queueing model of
+    `model_utilisation`, its slack fitted to `refused` seen at `utilisation`: the
+    evidence of one window, read through the model, rather than a step towards it."""
+    rho = min(max(utilisation, 1e-6), 1.0 - 1e-6)
+    fitted = math.log(rho / max(refused, REFUSAL_FLOOR)) / (1.0 - rho)
+    return model_utilisation(fitted, REFUSAL_TARGET)
+
+
+def independent_requests(sigma: float | None, seen: float) -> float:
     """How many independent draws the `seen` requests of a long window are worth, for the
     refused share's confidence interval.
 
     Refusals of one burst come together, so a window's requests are not independent
     draws when the load comes in bursts: they count as `seen` / D, D the index of
-    dispersion of the counts over a burst window, 1 + sigma_r^2 x requests per burst
-    window for a rate with relative fluctuation sigma_r. The highest of an hour's burst
-    ratios (their Poisson noise already taken off) stands about `BURST_NOISE_Z` sigma_r
-    above 1. Before `BURST_MIN_SAMPLES` of them the burstiness is unknown, and so is
-    the independence: one draw."""
-    if len(bursts) < BURST_MIN_SAMPLES:
+    dispersion of the counts over a burst window, 1 + sigma^2 x requests per burst
+    window for a rate with relative fluctuation `sigma` (`burst_sigma`). While the
+    burstiness is unknown, so is the independence: one draw."""
+    if sigma is None:
         return 1.0
-    sigma = max(max(b for _, b in bursts) - 1.0, 0.0) / BURST_NOISE_Z
     per_burst = seen * BURST_WINDOW_SECONDS / LONG_WINDOW_SECONDS
     return seen / (1.0 + sigma * sigma * per_burst)
 
@@ -222,10 +270,13 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
 
     bursts = tuple(b for b in memory.bursts if now - BURST_HISTORY_SECONDS <= b[0] < now)
     burst = observation.burst_rate
+    spread = 0.0  # the noise taken off a burst reading, relative to the long rate
+    if long_rate > 0:
+        spread = BURST_NOISE_Z * noise(long_rate, per_request, BURST_WINDOW_SECONDS,
+                                       unit) / long_rate
     if burst is not None and long_rate > 0:
-        lifted = burst - BURST_NOISE_Z * noise(long_rate, per_request, BURST_WINDOW_SECONDS,
-                                               unit)
-        bursts = (*bursts, (now, max(lifted, 0.0) / long_rate))
+        bursts = (*bursts, (now, max(burst / long_rate - spread, 0.0)))
+    sigma = burst_sigma(bursts, spread)
     if scaling.burst_headroom is not None:
         headroom = scaling.burst_headroom
     elif len(bursts) >= BURST_MIN_SAMPLES:
@@ -262,13 +313,27 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
     calm = calibrate_after is None or now >= calibrate_after
     if share is not None and learned is not None and short_rate > 0:
         seen = long_rate * LONG_WINDOW_SECONDS * unit / per_request
-        evidence = independent_requests(bursts, seen)
+        evidence = independent_requests(sigma, seen)
         step = refusal_step(share, seen, evidence)
+        high = wilson(share, evidence)[1]
         # A window that may still hold a lag has more refusals than the utilisation
         # makes: it can only show that the target is surely not reached yet.
-        if calm or wilson(share, evidence)[1] < REFUSAL_TARGET:
+        if calm or high < REFUSAL_TARGET:
             learned = max(MIN_UTILISATION, learned * step)
-            learned = min(learned, scaling.target_utilization)
+        if high < REFUSAL_TARGET and 0 < long_rate <= sized_for:
+            # The calibration's start, read from the evidence: the Ready replicas have
+            # run at long_rate / ready_capacity with at most `high` refused, and the
+            # model fitted to that says where the target lies. Steps against a five-
+            # minute window take ten minutes to climb from the START_REFUSALS estimate;
+            # the fit gets there as soon as the evidence does. It only ever lifts, and
+            # only up to the model's own estimate for the target (which bounds what a
+            # window of older, lower utilisation could claim); the steps do the rest.
+            # Replicas running above what they were sized for (capacity short of what
+            # was asked: Pending, interrupted, a scale-up under way) have not run at
+            # that utilisation for the window: then only the steps count.
+            fitted = fitted_utilisation(long_rate / ready_capacity, high)
+            learned = max(learned, min(fitted, model_utilisation(slack, REFUSAL_TARGET)))
+        learned = min(learned, scaling.target_utilization)
     utilisation = learned if learned is not None else scaling.target_utilization
     base = (long_rate * headroom + backlog_rate) / utilisation
     demand = (rate + backlog_rate) / utilisation
