@@ -81,6 +81,9 @@ BURST_MIN_SAMPLES = 20  # five minutes of 15 s ticks before the headroom is trus
 BURST_QUANTILE = 1.0  # the highest: a burst a few per cent of the time still counts
 BURST_NOISE_Z = 3.0  # the highest of 240 noisy samples stands ~2.8 sigma out: take 3 off
 MAX_HEADROOM = 2.0
+EPISODE_RATIO = 2.0  # a ~15 s rate this far above the long rate (past its noise) is a burst
+EPISODE_GAP_SECONDS = 60.0  # burst readings closer than this belong to one episode
+RECURRING = 2  # a level the bursts of the last hour reached this often is kept warm
 REFUSAL_TARGET = 0.10
 START_REFUSALS = 0.02  # where the calibration starts: safe for whole-second retries too
 REFUSAL_GAIN = 0.05  # one tick moves this share of the log-distance to the target
@@ -109,6 +112,8 @@ class Sizing:
     panic_until: float | None
     bursts: tuple[tuple[float, float], ...]
     calibrate_after: float | None
+    episodes: tuple[tuple[float, float], ...] = ()
+    floor: float = 0.0  # the recurring bursts' level kept warm, metric unit (0: none)
 
 
 def chars_per_unit(spec: TTSServiceSpec) -> float:
@@ -200,6 +205,27 @@ def refusal_step(share: float, requests: float, evidence: float) -> float:
     return drift
 
 
+def episodes_after(episodes: tuple[tuple[float, float], ...], now: float, burst: float,
+                   threshold: float) -> tuple[tuple[float, float], ...]:
+    """The burst episodes of the last hour, with this tick's ~15 s rate `burst` counted
+    when it exceeds `threshold`: it extends the newest episode (its peak the higher)
+    when that one's newest reading is within `EPISODE_GAP_SECONDS`, else starts one."""
+    kept = tuple(e for e in episodes if now - BURST_HISTORY_SECONDS <= e[0] < now)
+    if burst <= threshold:
+        return kept
+    if kept and now - kept[-1][0] <= EPISODE_GAP_SECONDS:
+        return (*kept[:-1], (now, max(kept[-1][1], burst)))
+    return (*kept, (now, burst))
+
+
+def recurring_level(episodes: tuple[tuple[float, float], ...]) -> float:
+    """The highest rate that `RECURRING` separate bursts of the history reached (0 with
+    fewer bursts): a level the load has come back to, not a one-off peak."""
+    if len(episodes) < RECURRING:
+        return 0.0
+    return sorted((peak for _, peak in episodes), reverse=True)[RECURRING - 1]
+
+
 def _quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -226,6 +252,12 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
         lifted = burst - BURST_NOISE_Z * noise(long_rate, per_request, BURST_WINDOW_SECONDS,
                                                unit)
         bursts = (*bursts, (now, max(lifted, 0.0) / long_rate))
+    episodes = memory.episodes
+    if burst is not None:
+        threshold = EPISODE_RATIO * long_rate + BURST_NOISE_Z * noise(
+            long_rate, per_request, BURST_WINDOW_SECONDS, unit)
+        episodes = episodes_after(episodes, now, burst, threshold)
+    floor = recurring_level(episodes)
     if scaling.burst_headroom is not None:
         headroom = scaling.burst_headroom
     elif len(bursts) >= BURST_MIN_SAMPLES:
@@ -235,7 +267,11 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
 
     base = long_rate * headroom
     band = NOISE_Z * noise(long_rate, per_request, SHORT_WINDOW_SECONDS, unit)
-    used_short = short_rate > base + band
+    fast = burst if burst is not None else short_rate
+    # A burst no higher than the recurring level is what the warm floor is there for:
+    # chasing it would order replicas that are Ready after it is over.
+    covered = floor > 0 and fast <= floor
+    used_short = short_rate > base + band and not covered
     rate = short_rate if used_short else base
 
     backlog_rate = 0.0
@@ -246,7 +282,6 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
 
     share = observation.refused_share
     learned = memory.utilisation
-    fast = burst if burst is not None else short_rate
     # Calibrate fully only in steady state: while the load runs ahead of what the Ready
     # replicas were sized for (by more than its noise), the refusals measure the lag of
     # scaling up, not the utilisation (and retries of a burst's refusals can exceed the
@@ -270,10 +305,14 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
             learned = max(MIN_UTILISATION, learned * step)
             learned = min(learned, scaling.target_utilization)
     utilisation = learned if learned is not None else scaling.target_utilization
-    base = (long_rate * headroom + backlog_rate) / utilisation
-    demand = (rate + backlog_rate) / utilisation
+    # The floor runs at the utilisation the calibration aims for: intermittent bursts
+    # never give it the evidence to get there (each burst counts as about one draw).
+    warm = max(utilisation, min(scaling.target_utilization,
+                                model_utilisation(slack, REFUSAL_TARGET)))
+    base = max(long_rate * headroom / utilisation, floor / warm) + backlog_rate / utilisation
+    demand = max(rate / utilisation, floor / warm) + backlog_rate / utilisation
     panic_until = memory.panic_until
-    if ready_capacity > 0 and PANIC_FACTOR * ready_capacity < fast / utilisation:
+    if ready_capacity > 0 and not covered and PANIC_FACTOR * ready_capacity < fast / utilisation:
         panic_until = now + panic_hold
     panic = panic_until is not None and now < panic_until
     if panic:
@@ -285,4 +324,4 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
         demand = min(demand, max(base, SCALE_UP_FACTOR * asked_capacity))
     return Sizing(rate, demand, headroom, utilisation, learned, backlog_rate, used_short,
                   panic, panic_until if panic else None, bursts,
-                  calibrate_after if not calm else None)
+                  calibrate_after if not calm else None, episodes, floor)
