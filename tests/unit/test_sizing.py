@@ -143,43 +143,51 @@ def test_panic_holds_every_serving_pool_until_it_passes() -> None:
     ("label", "history", "at", "burst", "episodes"),
     [
         ("a reading under the threshold adds nothing", (), T0, 400.0, ()),
-        ("one over it starts an episode", (), T0, 900.0, ((T0, 900.0),)),
-        ("within the gap it extends the newest, keeping the peak",
-         ((T0 - 15, 900.0),), T0, 700.0, ((T0, 900.0),)),
-        ("within the gap a higher reading raises the peak",
-         ((T0 - 15, 700.0),), T0, 900.0, ((T0, 900.0),)),
+        ("one over it starts an episode", (), T0, 900.0, ((T0, 900.0, 0.0),)),
+        ("within the gap it extends the newest: highest and second highest",
+         ((T0 - 15, 900.0, 0.0),), T0, 700.0, ((T0, 900.0, 700.0),)),
+        ("a higher reading moves the highest to second",
+         ((T0 - 15, 700.0, 600.0),), T0, 900.0, ((T0, 900.0, 700.0),)),
         ("past the gap it starts another",
-         ((T0 - EPISODE_GAP_SECONDS - 15, 900.0),), T0, 800.0,
-         ((T0 - EPISODE_GAP_SECONDS - 15, 900.0), (T0, 800.0))),
+         ((T0 - EPISODE_GAP_SECONDS - 15, 900.0, 800.0),), T0, 800.0,
+         ((T0 - EPISODE_GAP_SECONDS - 15, 900.0, 800.0), (T0, 800.0, 0.0))),
         ("episodes older than the hour are forgotten",
-         ((T0 - 3700, 900.0), (T0 - 600, 800.0)), T0, 0.0, ((T0 - 600, 800.0),)),
+         ((T0 - 3700, 900.0, 900.0), (T0 - 600, 800.0, 700.0)), T0, 0.0,
+         ((T0 - 600, 800.0, 700.0),)),
     ],
 )
-def test_burst_episodes(label: str, history: tuple[tuple[float, float], ...], at: float,
-                        burst: float, episodes: tuple[tuple[float, float], ...]) -> None:
+def test_burst_episodes(label: str, history: tuple[tuple[float, float, float], ...],
+                        at: float, burst: float,
+                        episodes: tuple[tuple[float, float, float], ...]) -> None:
     assert episodes_after(history, at, burst, threshold=500.0) == episodes, label
 
 
 @pytest.mark.parametrize(
-    ("label", "peaks", "level"),
+    ("label", "held", "level"),
     [
         ("no burst: no floor", (), 0.0),
         ("a one-off burst (a flash crowd) is not kept warm", (5000.0,), 0.0),
-        ("two bursts: the level both reached", (900.0, 600.0), 600.0),
-        ("a one-off higher peak does not raise it", (600.0, 3000.0, 700.0), 700.0),
+        ("two bursts: the level both held", (900.0, 600.0), 600.0),
+        ("a one-off higher burst does not raise it", (600.0, 3000.0, 700.0), 700.0),
     ],
 )
-def test_recurring_level(label: str, peaks: tuple[float, ...], level: float) -> None:
+def test_recurring_level(label: str, held: tuple[float, ...], level: float) -> None:
     assert RECURRING == 2
-    episodes = tuple((T0 - 600 * (i + 1), p) for i, p in enumerate(peaks))
+    episodes = tuple((T0 - 600 * (i + 1), 2 * h, h) for i, h in enumerate(held))
     assert recurring_level(episodes) == level, label
+
+
+def test_a_single_reading_is_not_a_level() -> None:
+    # a spike of one ~15 s reading per episode: noise, or over before anything serves it
+    assert recurring_level(((T0 - 900, 2000.0, 0.0), (T0 - 300, 2500.0, 0.0))) == 0.0
 
 
 def idle(burst: float | None = 0.0, ready: float = 1e9) -> Any:
     """Near-idle load (5 chars/s on the long rate) after two bursts of 800 and 1000
     chars/s; the short rate is half the ~15 s one."""
     spec = build(three_pools())
-    memory = Memory(episodes=((T0 - 1200, 1000.0), (T0 - 600, 800.0)), utilisation=0.2)
+    memory = Memory(episodes=((T0 - 1200, 1200.0, 1000.0), (T0 - 600, 900.0, 800.0)),
+                    utilisation=0.2)
     short = max(5.0, (burst or 0.0) / 2)
     observation = Observation(short, 5.0, burst_rate=burst, refused_share=0.0,
                               requests_rate=0.05)

@@ -112,7 +112,7 @@ class Sizing:
     panic_until: float | None
     bursts: tuple[tuple[float, float], ...]
     calibrate_after: float | None
-    episodes: tuple[tuple[float, float], ...] = ()
+    episodes: tuple[tuple[float, float, float], ...] = ()
     floor: float = 0.0  # the recurring bursts' level kept warm, metric unit (0: none)
 
 
@@ -205,25 +205,29 @@ def refusal_step(share: float, requests: float, evidence: float) -> float:
     return drift
 
 
-def episodes_after(episodes: tuple[tuple[float, float], ...], now: float, burst: float,
-                   threshold: float) -> tuple[tuple[float, float], ...]:
-    """The burst episodes of the last hour, with this tick's ~15 s rate `burst` counted
-    when it exceeds `threshold`: it extends the newest episode (its peak the higher)
-    when that one's newest reading is within `EPISODE_GAP_SECONDS`, else starts one."""
+def episodes_after(episodes: tuple[tuple[float, float, float], ...], now: float,
+                   burst: float, threshold: float) -> tuple[tuple[float, float, float], ...]:
+    """The burst episodes of the last hour, as (newest reading's time, highest reading,
+    second highest), with this tick's ~15 s rate `burst` counted when it exceeds
+    `threshold`: it extends the newest episode when that one's newest reading is within
+    `EPISODE_GAP_SECONDS`, else starts one."""
     kept = tuple(e for e in episodes if now - BURST_HISTORY_SECONDS <= e[0] < now)
     if burst <= threshold:
         return kept
     if kept and now - kept[-1][0] <= EPISODE_GAP_SECONDS:
-        return (*kept[:-1], (now, max(kept[-1][1], burst)))
-    return (*kept, (now, burst))
+        _, top, second = kept[-1]
+        return (*kept[:-1], (now, max(top, burst), max(second, min(top, burst))))
+    return (*kept, (now, burst, 0.0))
 
 
-def recurring_level(episodes: tuple[tuple[float, float], ...]) -> float:
-    """The highest rate that `RECURRING` separate bursts of the history reached (0 with
-    fewer bursts): a level the load has come back to, not a one-off peak."""
+def recurring_level(episodes: tuple[tuple[float, float, float], ...]) -> float:
+    """The highest rate that `RECURRING` separate bursts of the history held (0 with
+    fewer bursts): a level the load has come back to, not a one-off peak. A burst
+    holds its second highest reading: a single ~15 s reading may be noise, and a burst
+    that short is over before anything could serve it."""
     if len(episodes) < RECURRING:
         return 0.0
-    return sorted((peak for _, peak in episodes), reverse=True)[RECURRING - 1]
+    return sorted((second for _, _, second in episodes), reverse=True)[RECURRING - 1]
 
 
 def _quantile(values: list[float], q: float) -> float:
