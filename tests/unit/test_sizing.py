@@ -17,8 +17,8 @@ from elastic_tts.policy.sizing import (
     DRIFT_DOWN,
     DRIFT_UP,
     EPISODE_GAP_SECONDS,
-    REFUSAL_TARGET,
     RECURRING,
+    REFUSAL_TARGET,
     START_REFUSALS,
     STEP_DOWN,
     STEP_UP,
@@ -383,3 +383,18 @@ def test_the_refusal_step_is_bounded_and_never_grows_with_the_share(
     evidence = max(1.0, requests * independence)
     less, more = refusal_step(low, requests, evidence), refusal_step(high, requests, evidence)
     assert STEP_DOWN - 1e-12 <= more <= less + 1e-12 <= STEP_UP + 2e-12
+
+
+@settings(max_examples=100, deadline=None)
+@given(held=st.lists(st.tuples(st.floats(0, 3000), st.floats(0, 3000)), max_size=8),
+       load=st.floats(0, 500), burst=st.floats(0, 5000))
+def test_demand_never_drops_below_the_recurring_level(
+        held: list[tuple[float, float]], load: float, burst: float) -> None:
+    spec = build(three_pools())
+    episodes = tuple((T0 - 400 * (i + 1), max(a, b), min(a, b)) for i, (a, b) in enumerate(held))
+    result = size(spec, Observation(load, load, burst_rate=burst), Memory(episodes=episodes),
+                  T0, ready_capacity=1e9, ready_slots=0, slack=3.0)
+    assert result.demand + 1e-9 >= result.floor / spec.scaling.target_utilization
+    assert result.floor <= max((e[2] for e in result.episodes), default=0.0)
+    if len(result.episodes) < RECURRING:
+        assert result.floor == 0.0
