@@ -451,6 +451,8 @@ def _notes(spec: TTSServiceSpec, ctx: _Context, demand: float, sized: float, dir
         notes.append("short rate above its noise")
     if sizing.headroom > 1.0 + 1e-6:
         notes.append(f"burst headroom {sizing.headroom:.2f}")
+    if sizing.floor > 0:
+        notes.append(f"warm for recurring bursts of {sizing.floor:.0f} {unit}")
     if sizing.backlog_rate > 0.5:
         notes.append(f"backlog and refusals {sizing.backlog_rate:.0f} {unit}")
     if sizing.utilisation < spec.scaling.target_utilization - 1e-6:

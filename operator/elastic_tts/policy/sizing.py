@@ -16,6 +16,22 @@ hour, after taking their own noise off (`BURST_NOISE_Z` deviations: the highest 
 hour of Poisson samples stands about 2.8 out), the highest of those ratios, between 1
 and `MAX_HEADROOM`; `scaling.burstHeadroom` in the spec overrides it.
 
+Warm floor for recurring bursts: a burst shorter than a cold start is over before the
+replicas it asks for are Ready, and between bursts the long rate and the headroom
+collapse, so each burst would land on what stayed warm. The engine keeps the burst
+episodes of the last hour (`episodes_after`): ~15 s rates above `EPISODE_RATIO` times
+the long rate (past its noise), readings within `EPISODE_GAP_SECONDS` one episode, each
+holding its highest and second-highest reading. The level that `RECURRING` episodes held
+(their second-highest readings: one reading may be noise, and a burst that short is over
+before anything serves it; `recurring_level`) is a floor under the demand, at the
+utilisation the refusal calibration aims for (`model_utilisation` at `REFUSAL_TARGET`,
+never above `targetUtilization`, never below what it has learned): intermittent bursts
+count as about one draw each, so they never give the calibration the evidence to get
+there. A burst no higher than the floor is not chased, neither by the short rate nor by
+panic: the floor is there for it, and what chasing orders is Ready after it ends. A
+one-off peak (a flash crowd) sets no floor, and the floor lapses an hour after the
+bursts stop reaching it.
+
 Backlog: what the workers' backlog gauge (characters admitted and not yet synthesised)
 holds beyond one typical request per Ready slot (the work in service) is a queue, and it
 must drain within the SLO of a typical request: that drain rate is added to the rate.
