@@ -328,7 +328,7 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
     # The floor runs at the utilisation the calibration aims for: intermittent bursts
     # never give it the evidence to get there (each burst counts as about one draw).
     warm = max(utilisation, min(scaling.target_utilization,
-                                model_utilisation(slack, REFUSAL_TARGET)))
+                                model_utilisation(slack, REFUSAL_TARGET))) if floor else 1.0
     base = max(long_rate * headroom / utilisation, floor / warm) + backlog_rate / utilisation
     demand = max(rate / utilisation, floor / warm) + backlog_rate / utilisation
     panic_until = memory.panic_until
