@@ -106,6 +106,7 @@ e2e: system-deps venv
 bench: system-deps venv cluster-bin
 	$(BIN)/python bench/bench_decide.py
 	$(BIN)/python bench/bench_simulate.py
+	$(BIN)/python bench/bench_scenarios.py
 	$(BIN)/python bench/bench_trace_read.py
 	$(BIN)/python bench/bench_worker.py
 	$(BIN)/python bench/bench_worker_clients.py

@@ -16,16 +16,20 @@ from elastic_tts.policy.sizing import (
     BURST_MIN_SAMPLES,
     DRIFT_DOWN,
     DRIFT_UP,
+    EPISODE_GAP_SECONDS,
+    RECURRING,
     REFUSAL_TARGET,
     START_REFUSALS,
     STEP_DOWN,
     STEP_UP,
     burst_sigma,
+    episodes_after,
     expected_max,
     fitted_utilisation,
     independent_requests,
     model_utilisation,
     noise,
+    recurring_level,
     refusal_step,
     size,
     wilson,
@@ -136,6 +140,80 @@ def test_panic_holds_every_serving_pool_until_it_passes() -> None:
     assert all(calm.replicas[n] >= running[n].current for n in running)
     later = decide(spec, Observation(20.0, 20.0, running, burst_rate=20.0), calm.memory, T0 + 30)
     assert "panic" not in later.reason
+
+
+@pytest.mark.parametrize(
+    ("label", "history", "at", "burst", "episodes"),
+    [
+        ("a reading under the threshold adds nothing", (), T0, 400.0, ()),
+        ("one over it starts an episode", (), T0, 900.0, ((T0, 900.0, 0.0),)),
+        ("within the gap it extends the newest: highest and second highest",
+         ((T0 - 15, 900.0, 0.0),), T0, 700.0, ((T0, 900.0, 700.0),)),
+        ("a higher reading moves the highest to second",
+         ((T0 - 15, 700.0, 600.0),), T0, 900.0, ((T0, 900.0, 700.0),)),
+        ("past the gap it starts another",
+         ((T0 - EPISODE_GAP_SECONDS - 15, 900.0, 800.0),), T0, 800.0,
+         ((T0 - EPISODE_GAP_SECONDS - 15, 900.0, 800.0), (T0, 800.0, 0.0))),
+        ("episodes older than the hour are forgotten",
+         ((T0 - 3700, 900.0, 900.0), (T0 - 600, 800.0, 700.0)), T0, 0.0,
+         ((T0 - 600, 800.0, 700.0),)),
+    ],
+)
+def test_burst_episodes(label: str, history: tuple[tuple[float, float, float], ...],
+                        at: float, burst: float,
+                        episodes: tuple[tuple[float, float, float], ...]) -> None:
+    assert episodes_after(history, at, burst, threshold=500.0) == episodes, label
+
+
+@pytest.mark.parametrize(
+    ("label", "held", "level"),
+    [
+        ("no burst: no floor", (), 0.0),
+        ("a one-off burst (a flash crowd) is not kept warm", (5000.0,), 0.0),
+        ("two bursts: the level both held", (900.0, 600.0), 600.0),
+        ("a one-off higher burst does not raise it", (600.0, 3000.0, 700.0), 700.0),
+    ],
+)
+def test_recurring_level(label: str, held: tuple[float, ...], level: float) -> None:
+    assert RECURRING == 2
+    episodes = tuple((T0 - 600 * (i + 1), 2 * h, h) for i, h in enumerate(held))
+    assert recurring_level(episodes) == level, label
+
+
+def test_a_single_reading_is_not_a_level() -> None:
+    # a spike of one ~15 s reading per episode: noise, or over before anything serves it
+    assert recurring_level(((T0 - 900, 2000.0, 0.0), (T0 - 300, 2500.0, 0.0))) == 0.0
+
+
+def idle(burst: float | None = 0.0, ready: float = 1e9) -> Any:
+    """Near-idle load (5 chars/s on the long rate) after two bursts of 800 and 1000
+    chars/s; the short rate is half the ~15 s one."""
+    spec = build(three_pools())
+    memory = Memory(episodes=((T0 - 1200, 1200.0, 1000.0), (T0 - 600, 900.0, 800.0)),
+                    utilisation=0.2)
+    short = max(5.0, (burst or 0.0) / 2)
+    observation = Observation(short, 5.0, burst_rate=burst, refused_share=0.0,
+                              requests_rate=0.05)
+    return size(spec, observation, memory, T0, ready_capacity=ready, ready_slots=0,
+                slack=3.0)
+
+
+def test_recurring_bursts_keep_a_warm_floor_between_them() -> None:
+    result = idle()
+    assert result.floor == 800.0
+    # at the utilisation the calibration aims for, above what it has learned so far
+    warm = min(0.7, model_utilisation(3.0, REFUSAL_TARGET))
+    assert warm > result.utilisation
+    assert result.demand == pytest.approx(800.0 / warm)
+
+
+def test_a_burst_the_floor_covers_is_not_chased() -> None:
+    # 700 chars/s on 1,000 ready: more than twice the ready capacity at 20 % utilisation,
+    # but the floor was sized for it, and what panic would order is Ready after it ends.
+    covered = idle(burst=700.0, ready=1000.0)
+    assert not covered.panic and not covered.used_short
+    higher = idle(burst=1500.0, ready=1000.0)  # above the recurring level: chased
+    assert higher.panic
 
 
 def test_model_utilisation_matches_the_queueing_estimate() -> None:
@@ -407,3 +485,18 @@ def test_the_refusal_step_is_bounded_and_never_grows_with_the_share(
     evidence = max(1.0, requests * independence)
     less, more = refusal_step(low, requests, evidence), refusal_step(high, requests, evidence)
     assert STEP_DOWN - 1e-12 <= more <= less + 1e-12 <= STEP_UP + 2e-12
+
+
+@settings(max_examples=100, deadline=None)
+@given(held=st.lists(st.tuples(st.floats(0, 3000), st.floats(0, 3000)), max_size=8),
+       load=st.floats(0, 500), burst=st.floats(0, 5000))
+def test_demand_never_drops_below_the_recurring_level(
+        held: list[tuple[float, float]], load: float, burst: float) -> None:
+    spec = build(three_pools())
+    episodes = tuple((T0 - 400 * (i + 1), max(a, b), min(a, b)) for i, (a, b) in enumerate(held))
+    result = size(spec, Observation(load, load, burst_rate=burst), Memory(episodes=episodes),
+                  T0, ready_capacity=1e9, ready_slots=0, slack=3.0)
+    assert result.demand + 1e-9 >= result.floor / spec.scaling.target_utilization
+    assert result.floor <= max((e[2] for e in result.episodes), default=0.0)
+    if len(result.episodes) < RECURRING:
+        assert result.floor == 0.0

@@ -302,7 +302,8 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
         blind = (*(s for s in memory.samples if now - horizon <= s[0] < now),
                  (now, memory.sized_for)) if memory.targets else memory.samples
         kept = Memory(blind, memory.sized_for, targets, backoff, None, plans=memory.plans,
-                      bursts=memory.bursts, utilisation=memory.utilisation,
+                      bursts=memory.bursts, episodes=memory.episodes,
+                      utilisation=memory.utilisation,
                       interruptions=interruptions)
         what = "fallback replicas" if missing == "fallbackReplicas" else "holding replicas"
         return finish(targets, _mode(spec, ctx, targets), None, True, kept,
@@ -342,6 +343,7 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
     notes = _notes(spec, ctx, demand, sized, direction, plan, transition, sizing)
     new_memory = Memory(samples, sized, dict(held), backoff, transition,
                         plans=(*plans, (now, chosen)), bursts=sizing.bursts,
+                        episodes=sizing.episodes,
                         utilisation=sizing.learned, panic_until=sizing.panic_until,
                         calibrate_after=sizing.calibrate_after,
                         interruptions=interruptions)
@@ -449,6 +451,8 @@ def _notes(spec: TTSServiceSpec, ctx: _Context, demand: float, sized: float, dir
         notes.append("short rate above its noise")
     if sizing.headroom > 1.0 + 1e-6:
         notes.append(f"burst headroom {sizing.headroom:.2f}")
+    if sizing.floor > 0:
+        notes.append(f"warm for recurring bursts of {sizing.floor:.0f} {unit}")
     if sizing.backlog_rate > 0.5:
         notes.append(f"backlog and refusals {sizing.backlog_rate:.0f} {unit}")
     if sizing.utilisation < spec.scaling.target_utilization - 1e-6:

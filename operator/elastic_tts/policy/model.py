@@ -77,6 +77,9 @@ class Memory:
     # (time, plan) per tick within the longest per-pool scale-down window
     plans: tuple[tuple[float, Mapping[str, int]], ...] = ()
     bursts: tuple[tuple[float, float], ...] = ()  # (time, burst ratio) over the last hour
+    # (time of its newest reading, highest and second highest ~15 s rate) per burst
+    # episode over the last hour
+    episodes: tuple[tuple[float, float, float], ...] = ()
     utilisation: float | None = None  # the utilisation sized for, following refusals
     calibrate_after: float | None = None  # no calibration until the window is steady again
     panic_until: float | None = None
@@ -98,6 +101,8 @@ class Memory:
                   "growing": list(self.transition.growing)},
             "plans": [[round(t, 3), dict(p)] for t, p in self.plans],
             "bursts": [[round(t, 3), round(b, 4)] for t, b in self.bursts],
+            "episodes": [[round(t, 3), round(top, 3), round(second, 3)]
+                         for t, top, second in self.episodes],
             "utilisation": self.utilisation,
             "calibrateAfter": self.calibrate_after,
             "panicUntil": self.panic_until,
@@ -131,6 +136,8 @@ class Memory:
                 plans=tuple((float(t), {str(k): int(v) for k, v in p.items()})
                             for t, p in data.get("plans", [])),
                 bursts=tuple((float(t), float(b)) for t, b in data.get("bursts", [])),
+                episodes=tuple((float(t), float(top), float(second))
+                               for t, top, second in data.get("episodes", [])),
                 utilisation=_optional_float(data.get("utilisation")),
                 calibrate_after=_optional_float(data.get("calibrateAfter")),
                 panic_until=_optional_float(data.get("panicUntil")),

@@ -16,6 +16,22 @@ hour, after taking their own noise off (`BURST_NOISE_Z` deviations: the highest 
 hour of Poisson samples stands about 2.8 out), the highest of those ratios, between 1
 and `MAX_HEADROOM`; `scaling.burstHeadroom` in the spec overrides it.
 
+Warm floor for recurring bursts: a burst shorter than a cold start is over before the
+replicas it asks for are Ready, and between bursts the long rate and the headroom
+collapse, so each burst would land on what stayed warm. The engine keeps the burst
+episodes of the last hour (`episodes_after`): ~15 s rates above `EPISODE_RATIO` times
+the long rate (past its noise), readings within `EPISODE_GAP_SECONDS` one episode, each
+holding its highest and second-highest reading. The level that `RECURRING` episodes held
+(their second-highest readings: one reading may be noise, and a burst that short is over
+before anything serves it; `recurring_level`) is a floor under the demand, at the
+utilisation the refusal calibration aims for (`model_utilisation` at `REFUSAL_TARGET`,
+never above `targetUtilization`, never below what it has learned): intermittent bursts
+count as about one draw each, so they never give the calibration the evidence to get
+there. A burst no higher than the floor is not chased, neither by the short rate nor by
+panic: the floor is there for it, and what chasing orders is Ready after it ends. A
+one-off peak (a flash crowd) sets no floor, and the floor lapses an hour after the
+bursts stop reaching it.
+
 Backlog: what the workers' backlog gauge (characters admitted and not yet synthesised)
 holds beyond one typical request per Ready slot (the work in service) is a queue, and it
 must drain within the SLO of a typical request: that drain rate is added to the rate.
@@ -94,6 +110,9 @@ BURST_QUANTILE = 1.0  # the highest: a burst a few per cent of the time still co
 BURST_NOISE_Z = 3.0  # the highest of 240 noisy samples stands ~2.8 sigma out: take 3 off
 # (and a reading's noise band, within which it tells nothing about burstiness)
 MAX_HEADROOM = 2.0
+EPISODE_RATIO = 2.0  # a ~15 s rate this far above the long rate (past its noise) is a burst
+EPISODE_GAP_SECONDS = 60.0  # burst readings closer than this belong to one episode
+RECURRING = 2  # a level the bursts of the last hour reached this often is kept warm
 REFUSAL_TARGET = 0.10
 START_REFUSALS = 0.02  # where the calibration starts: safe for whole-second retries too
 REFUSAL_GAIN = 0.05  # one tick moves this share of the log-distance to the target
@@ -122,6 +141,8 @@ class Sizing:
     panic_until: float | None
     bursts: tuple[tuple[float, float], ...]
     calibrate_after: float | None
+    episodes: tuple[tuple[float, float, float], ...] = ()
+    floor: float = 0.0  # the recurring bursts' level kept warm, metric unit (0: none)
 
 
 def chars_per_unit(spec: TTSServiceSpec) -> float:
@@ -248,6 +269,31 @@ def refusal_step(share: float, requests: float, evidence: float) -> float:
     return drift
 
 
+def episodes_after(episodes: tuple[tuple[float, float, float], ...], now: float,
+                   burst: float, threshold: float) -> tuple[tuple[float, float, float], ...]:
+    """The burst episodes of the last hour, as (newest reading's time, highest reading,
+    second highest), with this tick's ~15 s rate `burst` counted when it exceeds
+    `threshold`: it extends the newest episode when that one's newest reading is within
+    `EPISODE_GAP_SECONDS`, else starts one."""
+    kept = tuple(e for e in episodes if now - BURST_HISTORY_SECONDS <= e[0] < now)
+    if burst <= threshold:
+        return kept
+    if kept and now - kept[-1][0] <= EPISODE_GAP_SECONDS:
+        _, top, second = kept[-1]
+        return (*kept[:-1], (now, max(top, burst), max(second, min(top, burst))))
+    return (*kept, (now, burst, 0.0))
+
+
+def recurring_level(episodes: tuple[tuple[float, float, float], ...]) -> float:
+    """The highest rate that `RECURRING` separate bursts of the history held (0 with
+    fewer bursts): a level the load has come back to, not a one-off peak. A burst
+    holds its second highest reading: a single ~15 s reading may be noise, and a burst
+    that short is over before anything could serve it."""
+    if len(episodes) < RECURRING:
+        return 0.0
+    return sorted((second for _, _, second in episodes), reverse=True)[RECURRING - 1]
+
+
 def _quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -277,6 +323,12 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
     if burst is not None and long_rate > 0:
         bursts = (*bursts, (now, max(burst / long_rate - spread, 0.0)))
     sigma = burst_sigma(bursts, spread)
+    episodes = memory.episodes
+    if burst is not None:
+        threshold = EPISODE_RATIO * long_rate + BURST_NOISE_Z * noise(
+            long_rate, per_request, BURST_WINDOW_SECONDS, unit)
+        episodes = episodes_after(episodes, now, burst, threshold)
+    floor = recurring_level(episodes)
     if scaling.burst_headroom is not None:
         headroom = scaling.burst_headroom
     elif len(bursts) >= BURST_MIN_SAMPLES:
@@ -286,7 +338,11 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
 
     base = long_rate * headroom
     band = NOISE_Z * noise(long_rate, per_request, SHORT_WINDOW_SECONDS, unit)
-    used_short = short_rate > base + band
+    fast = burst if burst is not None else short_rate
+    # A burst no higher than the recurring level is what the warm floor is there for:
+    # chasing it would order replicas that are Ready after it is over.
+    covered = floor > 0 and fast <= floor
+    used_short = short_rate > base + band and not covered
     rate = short_rate if used_short else base
 
     backlog_rate = 0.0
@@ -297,7 +353,6 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
 
     share = observation.refused_share
     learned = memory.utilisation
-    fast = burst if burst is not None else short_rate
     # Calibrate fully only in steady state: while the load runs ahead of what the Ready
     # replicas were sized for (by more than its noise), the refusals measure the lag of
     # scaling up, not the utilisation (and retries of a burst's refusals can exceed the
@@ -335,10 +390,14 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
             learned = max(learned, min(fitted, model_utilisation(slack, REFUSAL_TARGET)))
         learned = min(learned, scaling.target_utilization)
     utilisation = learned if learned is not None else scaling.target_utilization
-    base = (long_rate * headroom + backlog_rate) / utilisation
-    demand = (rate + backlog_rate) / utilisation
+    # The floor runs at the utilisation the calibration aims for: intermittent bursts
+    # never give it the evidence to get there (each burst counts as about one draw).
+    warm = max(utilisation, min(scaling.target_utilization,
+                                model_utilisation(slack, REFUSAL_TARGET))) if floor else 1.0
+    base = max(long_rate * headroom / utilisation, floor / warm) + backlog_rate / utilisation
+    demand = max(rate / utilisation, floor / warm) + backlog_rate / utilisation
     panic_until = memory.panic_until
-    if ready_capacity > 0 and PANIC_FACTOR * ready_capacity < fast / utilisation:
+    if ready_capacity > 0 and not covered and PANIC_FACTOR * ready_capacity < fast / utilisation:
         panic_until = now + panic_hold
     panic = panic_until is not None and now < panic_until
     if panic:
@@ -350,4 +409,4 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
         demand = min(demand, max(base, SCALE_UP_FACTOR * asked_capacity))
     return Sizing(rate, demand, headroom, utilisation, learned, backlog_rate, used_short,
                   panic, panic_until if panic else None, bursts,
-                  calibrate_after if not calm else None)
+                  calibrate_after if not calm else None, episodes, floor)

@@ -174,16 +174,30 @@ def builtin_rate_shape(hours: FloatArray) -> FloatArray:
     return shape
 
 
+def text_lengths(rng: np.random.Generator, count: int) -> IntArray:
+    """Characters per request as the built-in day draws them: log-normal with the
+    conversation trace's median and 95th percentile, capped at the worker's maximum."""
+    sigma = math.log(BUILTIN_LENGTH_P95 / BUILTIN_LENGTH_MEDIAN) / 1.6448536
+    lengths = rng.lognormal(math.log(BUILTIN_LENGTH_MEDIAN), sigma, count)
+    return np.clip(np.rint(lengths), 1, MAX_TEXT_CHARACTERS).astype(np.int64)
+
+
+def from_rates(name: str, per_second: FloatArray, rng: np.random.Generator,
+               start_epoch: float, notes: tuple[str, ...] = ()) -> Trace:
+    """Poisson arrivals at `per_second[i]` requests/s during second i, uniform within
+    each second, with `text_lengths`. Arrivals are in order of their second, which is
+    all the simulator's per-second buckets need, and not sorted within it (the built-in
+    day has always been drawn so)."""
+    counts = rng.poisson(np.maximum(per_second, 0.0))
+    starts = np.repeat(np.arange(per_second.size, dtype=np.float64), counts)
+    times = starts + rng.random(starts.size)
+    return Trace(name, times, text_lengths(rng, starts.size), start_epoch, notes)
+
+
 def builtin_day(timezone: str = "UTC") -> Trace:
     """The deterministic diurnal day, starting at midnight in `timezone`."""
     rng = np.random.default_rng(BUILTIN_SEED)
     seconds = np.arange(24 * 3600, dtype=np.float64)
-    counts = rng.poisson(builtin_rate(seconds / 3600.0))
-    starts = np.repeat(seconds, counts)
-    times = starts + rng.random(starts.size)
-    sigma = math.log(BUILTIN_LENGTH_P95 / BUILTIN_LENGTH_MEDIAN) / 1.6448536
-    lengths = rng.lognormal(math.log(BUILTIN_LENGTH_MEDIAN), sigma, starts.size)
-    chars = np.clip(np.rint(lengths), 1, MAX_TEXT_CHARACTERS).astype(np.int64)
     start = datetime.fromisoformat(BUILTIN_START).replace(tzinfo=ZoneInfo(timezone))
-    return Trace("built-in day", times, chars, start.timestamp(),
-                 (f"derived from {ATTRIBUTION}",))
+    return from_rates("built-in day", builtin_rate(seconds / 3600.0), rng, start.timestamp(),
+                      (f"derived from {ATTRIBUTION}",))
