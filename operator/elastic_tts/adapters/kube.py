@@ -8,14 +8,16 @@ onto what the reconcile layer renders. Patches are JSON merge patches
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pykube
 import requests
 
-from elastic_tts.reconcile.ports import ApiError, Conflict, Kind, Manifest
+from elastic_tts.reconcile.ports import ApiError, Conflict, Expired, Kind, Manifest
 
+Listed = tuple[list[Manifest], str]  # objects, and the resourceVersion they were listed at
+WATCH_READ_BYTES = 64 * 1024
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 # Connections kept open to the API server: as many requests as ticks have in flight at
 # once (16 tick threads, each with its Deployment and pod lists out together), so none is
@@ -68,13 +70,59 @@ class PykubeCluster:
     def list(self, kind: Kind, namespace: str | None,
              labels: Mapping[str, str] | None = None,
              fields: Mapping[str, str] | None = None) -> list[Manifest]:
-        params = {name: ",".join(f"{k}={v}" for k, v in selector.items())
+        params = {name: _selector(selector)
                   for name, selector in (("labelSelector", labels), ("fieldSelector", fields))
                   if selector}
         response = self._call("GET", kind, namespace, params=params or None)
         if response.status_code == 404:
             raise ApiError(404, f"{kind.api_version}/{kind.plural} is not served")
         return list(response.json().get("items") or [])
+
+    def list_versioned(self, kind: Kind, namespace: str | None, selector: str,
+                       page: int = 500) -> Listed:
+        """Every object, in pages of `page` (a large first list stays a bounded answer),
+        and the resourceVersion the list was taken at, for a watch to start from."""
+        params: dict[str, str | int] = {"limit": page, "labelSelector": selector}
+        items: list[Manifest] = []
+        while True:
+            response = self._call("GET", kind, namespace, params=params)
+            if response.status_code == 404:
+                raise ApiError(404, f"{kind.api_version}/{kind.plural} is not served")
+            answer = response.json()
+            items.extend(answer.get("items") or [])
+            meta = answer.get("metadata") or {}
+            if not meta.get("continue"):
+                return items, str(meta.get("resourceVersion") or "")
+            params["continue"] = meta["continue"]
+
+    def watch(self, kind: Kind, namespace: str | None, selector: str,
+              resource_version: str, seconds: int) -> Iterator[tuple[str, Manifest]]:
+        params: dict[str, str | int] = {"watch": 1, "resourceVersion": resource_version,
+                                        "allowWatchBookmarks": "true",
+                                        "timeoutSeconds": seconds, "labelSelector": selector}
+        # The read timeout outlasts the server's own end of the stream: silence beyond
+        # that means a dead connection, not a quiet resource.
+        response = self._call("GET", kind, namespace, params=params, stream=True,
+                              timeout=(10.0, seconds + 30.0))
+        with response:
+            if response.status_code == 404:
+                raise ApiError(404, f"{kind.api_version}/{kind.plural} is not served")
+            try:
+                # One read per event as the server sends it (an event is one HTTP chunk,
+                # a pod about 9 KB): requests' default of 512 bytes would rebuild each
+                # line from 18 growing copies.
+                for line in response.iter_lines(chunk_size=WATCH_READ_BYTES):
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    kind_of, body = str(event.get("type")), dict(event.get("object") or {})
+                    if kind_of == "ERROR":
+                        code = int(body.get("code") or 0)
+                        error = Expired if code == 410 else ApiError
+                        raise error(code, f"watch {kind.plural}: {body.get('message')}")
+                    yield kind_of, body
+            except (OSError, ValueError) as exc:  # requests' stream errors are OSErrors
+                raise ApiError(0, f"watch {kind.plural}: {exc}") from exc
 
     def create(self, kind: Kind, namespace: str | None, body: Manifest) -> Manifest:
         response = self._call("POST", kind, namespace, data=json.dumps(body),
@@ -97,6 +145,10 @@ class PykubeCluster:
         response = self._call("DELETE", kind, namespace, name, data=body,
                               headers={"Content-Type": "application/json"})
         return response.status_code != 404
+
+
+def _selector(terms: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in terms.items())
 
 
 def freeze_environment(session: requests.Session, server: str) -> None:

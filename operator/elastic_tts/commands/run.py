@@ -144,7 +144,8 @@ def run_operator(args: argparse.Namespace) -> int:
 
     kopf.run(
         memo=operator_memo(TickSettings(rate_windows=args.rate_windows,
-                                        burst_window=args.burst_window)),
+                                        burst_window=args.burst_window,
+                                        cluster_wide=not args.namespace)),
         clusterwide=not args.namespace, namespaces=args.namespace or (),
         # kopf pauses every watch until a *named* peering's CRD exists, even when
         # standalone; a standalone run must name none (as handlers.operator_task does).

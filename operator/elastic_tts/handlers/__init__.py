@@ -41,7 +41,8 @@ def operator_task(*, namespaces: Collection[str] = (), clusterwide: bool = False
         namespaces=list(namespaces), clusterwide=clusterwide, standalone=standalone,
         peering_name=None if standalone else peering_name,
         liveness_endpoint=liveness_endpoint,
-        stop_flag=stop_flag, ready_flag=ready_flag, memo=operator_memo(settings),
+        stop_flag=stop_flag, ready_flag=ready_flag,
+        memo=operator_memo(settings or TickSettings(cluster_wide=clusterwide)),
     )
 
 

@@ -8,7 +8,7 @@ in the Prometheus adapter alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -39,6 +39,11 @@ class Conflict(ApiError):
     """409: the object changed under us or already exists; the caller retries."""
 
 
+class Expired(ApiError):
+    """410: a watch asked for a resourceVersion the API server no longer keeps; the
+    watcher lists again."""
+
+
 class MetricsUnavailable(Exception):
     """Prometheus did not answer, answered late, or answered with an error."""
 
@@ -56,6 +61,21 @@ class Cluster(Protocol):
               subresource: str | None = None) -> Manifest: ...
 
     def delete(self, kind: Kind, namespace: str | None, name: str) -> bool: ...
+
+
+class WatchableCluster(Cluster, Protocol):
+    """A Cluster that can also stream changes, as an informer needs: a list that says
+    at which resourceVersion it was taken, and a watch from there. `selector` is a
+    label selector in the API's own syntax (`key`, `key=value`, ...)."""
+
+    def list_versioned(self, kind: Kind, namespace: str | None, selector: str,
+                       page: int = 500) -> tuple[list[Manifest], str]: ...
+
+    def watch(self, kind: Kind, namespace: str | None, selector: str,
+              resource_version: str, seconds: int) -> Iterator[tuple[str, Manifest]]:
+        """(event type, object) until the server ends the stream after `seconds`;
+        BOOKMARK events carry only the newest resourceVersion. Raises Expired (410)."""
+        ...
 
 
 @dataclass(frozen=True)

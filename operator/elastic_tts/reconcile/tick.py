@@ -10,10 +10,11 @@ resumes where the last one stopped. The caller may pass the memory of its own la
 (the daemon keeps it in kopf's per-object memo), because the status it sees may lag its
 own last write by one watch event. The Ticker itself keeps nothing per service.
 
-A tick's three reads (the Deployments, the pods, the load from Prometheus) do not depend
-on each other, so they are in flight together: a tick waits for the slowest of them and
-then for its status write, two round trips instead of four (at 500 services on a loaded
-API server, ~100 ms each, that is what decides whether every tick fits its interval).
+A tick reads its service's Deployments and pods from the shared ChildCache (one list and
+watch per kind, see informer.py) when the cluster can watch, so its only API request is
+its status write (plus the scales it changes). Until the cache has listed, and on a
+cluster port that cannot watch, the tick lists them itself, in flight together with the
+load read: a tick then waits for the slowest of the three and for its status write.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from elastic_tts.policy import (
     Decision,
@@ -37,6 +38,7 @@ from elastic_tts.policy import (
 from elastic_tts.reconcile import reasons
 from elastic_tts.reconcile.children import Adopt, apply_child, ensure_children, merge_patch
 from elastic_tts.reconcile.executor import ReplicaExecutor, ScaleChange
+from elastic_tts.reconcile.informer import ChildCache
 from elastic_tts.reconcile.kinds import (
     DEPLOYMENTS,
     NODES,
@@ -46,7 +48,13 @@ from elastic_tts.reconcile.kinds import (
     selector,
 )
 from elastic_tts.reconcile.observe import Load, PoolView, observe_pools, read_load
-from elastic_tts.reconcile.ports import Cluster, LoadSource, Manifest, MetricsUnavailable
+from elastic_tts.reconcile.ports import (
+    Cluster,
+    LoadSource,
+    Manifest,
+    MetricsUnavailable,
+    WatchableCluster,
+)
 from elastic_tts.reconcile.render import (
     render_children,
     render_route,
@@ -81,6 +89,10 @@ class TickSettings:
     # Reads a tick hands to other threads (two each: it makes the third itself), for as
     # many ticks as run at once (the handlers' 16 tick threads).
     read_threads: int = 32
+    # Read Deployments and pods from a watched cache (where the cluster port can watch),
+    # one per namespace, or one for the whole cluster when the operator watches it all.
+    watch_children: bool = True
+    cluster_wide: bool = False
 
 
 @dataclass
@@ -133,6 +145,11 @@ def _class_totals(spec: TTSServiceSpec, replicas: Mapping[str, int]) -> dict[str
     return totals
 
 
+def _can_watch(cluster: Cluster) -> bool:
+    return callable(getattr(cluster, "watch", None)) and callable(
+        getattr(cluster, "list_versioned", None))
+
+
 class Ticker:
     """What every service's tick shares: the clients, the settings, the node cache."""
 
@@ -145,6 +162,23 @@ class Ticker:
         self._nodes = _NodeCache(self.settings.node_cache_seconds)
         self._reads = ThreadPoolExecutor(max_workers=self.settings.read_threads,
                                          thread_name_prefix="tick-read")
+        self.children: ChildCache | None = None
+        if self.settings.watch_children and _can_watch(cluster):
+            self.children = ChildCache(cast(WatchableCluster, cluster),
+                                       self.settings.cluster_wide)
+
+    def _reads_of(self, ref: ServiceRef, spec: TTSServiceSpec
+                  ) -> tuple[list[Manifest], list[Manifest], tuple[Load | None, str | None]]:
+        """The service's Deployments and pods, and its load: from the cache when it has
+        listed, else three reads in flight together."""
+        ns = ref.namespace
+        cached = self.children.children(ns, ref.name) if self.children is not None else None
+        if cached is not None:
+            return cached[0], cached[1], self._load(spec, ref)
+        listing = self._reads.submit(self.cluster.list, DEPLOYMENTS, ns, selector(ref.name))
+        loading = self._reads.submit(self._load, spec, ref)
+        pods = self.cluster.list(PODS, ns, selector(ref.name))
+        return listing.result(), pods, loading.result()
 
     def _load(self, spec: TTSServiceSpec, ref: ServiceRef) -> tuple[Load | None, str | None]:
         try:
@@ -176,10 +210,7 @@ class Ticker:
         seen = set(engine.get("interruptedPods") or [])
 
         ns = ref.namespace
-        listing = self._reads.submit(self.cluster.list, DEPLOYMENTS, ns, selector(ref.name))
-        loading = self._reads.submit(self._load, spec, ref)
-        pods = self.cluster.list(PODS, ns, selector(ref.name))
-        deployments = listing.result()
+        deployments, pods, (load, metrics_error) = self._reads_of(ref, spec)
         nodes = self._nodes.get(self.cluster, now) if any(
             p.get("spec", {}).get("nodeName") for p in pods) else []
         view = observe_pools(spec, deployments, pods, nodes, seen, now)
@@ -192,7 +223,7 @@ class Ticker:
                       and m["metadata"]["labels"].get("elastictts.io/pool") in view.missing]
             result.recreated = ensure_children(self.cluster, ns, ref.name, wanted, adopt)
 
-        load, result.metrics_error = loading.result()
+        result.metrics_error = metrics_error
         observation = Observation(
             short_rate=load.short_rate if load else None,
             long_rate=load.long_rate if load else None,
