@@ -20,7 +20,8 @@ Listed = tuple[list[Manifest], str]  # objects, and the resourceVersion they wer
 WATCH_READ_BYTES = 64 * 1024
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 # Connections kept open to the API server: as many requests as ticks have in flight at
-# once (16 tick threads, each with its Deployment and pod lists out together), so none is
+# once (16 tick threads; each lists its Deployments and pods together until the watch
+# cache has listed), plus the cache's two watch streams per namespace, so none is
 # discarded and re-opened with a new TLS handshake.
 POOL_SIZE = 32
 

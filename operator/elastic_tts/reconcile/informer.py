@@ -100,10 +100,6 @@ class Mirror:
         self._thread.start()
         return self
 
-    @property
-    def synced(self) -> bool:
-        return self._synced
-
     def items(self, namespace: str, service: str) -> list[Manifest] | None:
         """This service's objects, or None until the mirror has listed."""
         with self._lock:
