@@ -39,6 +39,8 @@ from tests.e2e.observer import ClusterObserver, serving
 
 RATE_WINDOWS = "--rate-windows=4s,8s"  # Prometheus scrapes every second here
 BURST_WINDOW = "--burst-window=2s"  # two of its scrapes, as 30 s is two of the chart's
+# Every tick's status, so that the replay sees each tick's demand and decision.
+EVERY_TICK = "--status-refresh-ticks=1"
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,7 @@ class Loop:
         self.endpoints = ServiceEndpoints(admin, namespace, self.name)
         self.operator = OperatorProcess(operator_kubeconfig, log_dir / "operator.log",
                                         namespaces=[namespace],
-                                        extra_args=[RATE_WINDOWS, BURST_WINDOW])
+                                        extra_args=[RATE_WINDOWS, BURST_WINDOW, EVERY_TICK])
         self.recorder = TickRecorder(admin, namespace, self.name)
 
     def start(self) -> Loop:

@@ -12,6 +12,8 @@ from elastic_tts.cli import main
     (["run", "--rate-windows", "1m,99999h"], "of at most 24h"),
     (["run", "--rate-windows", "1m,٥m"], "argument --rate-windows: must be two PromQL"),
     (["run", "--burst-window", "1m30"], "argument --burst-window: must be a PromQL duration"),
+    (["run", "--status-refresh-ticks", "0"], "argument --status-refresh-ticks: must be a whole"),
+    (["run", "--status-refresh-ticks", "2.5"], "argument --status-refresh-ticks: must be a whole"),
     (["run", "--metrics-port", "70000"], "argument --metrics-port: must be 1-65535"),
     (["run", "--priority", "9" * 5000], "argument --priority: must be 'auto' or an integer"),
     (["run", "--priority", "1e9"], "argument --priority: must be 'auto' or an integer"),

@@ -10,6 +10,7 @@ from typing import Any
 
 import kopf
 import pykube
+import pytest
 
 from elastic_tts.adapters.kube import PykubeCluster
 from elastic_tts.adapters.prometheus import PrometheusLoadSource
@@ -42,7 +43,7 @@ def scheduled(prometheus: Prometheus) -> dict[str, Any]:
 
 def test_shutdown_window_reaches_zero_and_peak_is_prewarmed(
         installed: Installation, admin: PykubeCluster, namespace: str,
-        prometheus: Prometheus) -> None:
+        prometheus: Prometheus, request: pytest.FixtureRequest) -> None:
     cluster = PykubeCluster(pykube.HTTPClient(
         pykube.KubeConfig.from_file(str(installed.kubeconfig)), timeout=15.0))
     owner = admin.create(TTSSERVICES, namespace, scheduled(prometheus))
@@ -50,6 +51,7 @@ def test_shutdown_window_reaches_zero_and_peak_is_prewarmed(
     ensure_children(cluster, namespace, "clock", render_children("clock", spec),
                     lambda objs: kopf.adopt(objs, owner=owner))
     ticker = Ticker(cluster, PrometheusLoadSource(), TEST_SETTINGS)
+    request.addfinalizer(ticker.close)
     ref = ServiceRef("clock", namespace, 1)
 
     def tick(now: float) -> Any:

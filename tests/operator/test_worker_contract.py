@@ -81,7 +81,7 @@ def test_what_a_pod_says_about_its_worker(pod_status: dict[str, Any],
 
 def test_a_worker_that_cannot_start_its_engine_is_surfaced(
         installed: Installation, admin: PykubeCluster, namespace: str,
-        prometheus: Prometheus) -> None:
+        prometheus: Prometheus, request: pytest.FixtureRequest) -> None:
     cluster = PykubeCluster(pykube.HTTPClient(
         pykube.KubeConfig.from_file(str(installed.kubeconfig)), timeout=15.0))
     owner = admin.create(TTSSERVICES, namespace, tts("broken", prometheus.url))
@@ -89,6 +89,7 @@ def test_a_worker_that_cannot_start_its_engine_is_surfaced(
     ensure_children(cluster, namespace, "broken", render_children("broken", spec),
                     lambda objs: kopf.adopt(objs, owner=owner))
     ticker = Ticker(cluster, PrometheusLoadSource(), TEST_SETTINGS)
+    request.addfinalizer(ticker.close)
     ref = ServiceRef("broken", namespace, 1)
 
     def tick(now: float) -> Any:

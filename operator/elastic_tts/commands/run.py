@@ -49,6 +49,13 @@ def port_number(text: str) -> int:
     return int(text)
 
 
+def refresh_ticks(text: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,4}", text.strip(), re.ASCII) or not 1 <= int(text) <= 1000:
+        raise argparse.ArgumentTypeError(f"must be a whole number of ticks 1-1000, got "
+                                         f"{text[:20]!r}")
+    return int(text)
+
+
 def peering_priority(text: str) -> int:
     if text == "auto":
         return seniority_priority(time.time())
@@ -104,6 +111,10 @@ def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="PromQL window of the burst rate and the workers' backlog: two "
                         "scrape intervals (default 30s, for 15 s scrapes; off: no burst "
                         "headroom or panic)")
+    parser.add_argument("--status-refresh-ticks", type=refresh_ticks, default=4, metavar="N",
+                        help="a tick that changes only the load figures in status writes "
+                        "it every N ticks; replicas, conditions and reasons are written as "
+                        "they change (default 4; 1: every tick)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info",
                         help="least severe messages logged (default info)")
     parser.add_argument("--log-format", choices=LOG_FORMATS, default="full",
@@ -145,7 +156,8 @@ def run_operator(args: argparse.Namespace) -> int:
     kopf.run(
         memo=operator_memo(TickSettings(rate_windows=args.rate_windows,
                                         burst_window=args.burst_window,
-                                        cluster_wide=not args.namespace)),
+                                        cluster_wide=not args.namespace,
+                                        status_refresh_ticks=args.status_refresh_ticks)),
         clusterwide=not args.namespace, namespaces=args.namespace or (),
         # kopf pauses every watch until a *named* peering's CRD exists, even when
         # standalone; a standalone run must name none (as handlers.operator_task does).

@@ -4,7 +4,9 @@ A daemon rather than a kopf timer because a timer's interval is fixed per decora
 while ``scaling.intervalSeconds`` differs per object and may change at any time; each
 tick reports the interval of the spec it parsed. The tick itself is synchronous (sync
 API clients) and runs in a worker thread; status goes to the status subresource as a
-merge patch of what changed, which is what kopf's ``patch.status`` sends.
+merge patch of what changed, which is what kopf's ``patch.status`` sends, on the ticks
+where it is due (a tick that changes only load figures writes every few ticks; see
+reconcile/status.py).
 
 The service's memo (kopf's, per object) keeps the engine memory of its last tick, which
 the next tick starts from.
@@ -49,7 +51,8 @@ def tick_once(ticker: Ticker, body: kopf.Body, memory: Memory | None,
     status = copy.deepcopy(dict(body.get("status") or {}))
     result = ticker.tick(ref, body.get("spec") or {}, status, now,
                          lambda objs: kopf.adopt(objs, owner=body), memory)
-    ticker.write_status(ref, status, result.status)
+    if result.status_due:
+        ticker.write_status(ref, status, result.status)
     return result
 
 

@@ -169,6 +169,8 @@ class Mirror:
             except Expired:
                 version = None  # the server has compacted past us: list again, at once
             except (ApiError, OSError, ValueError, KeyError, TypeError) as exc:
+                if self._stop.is_set():
+                    return  # closed: the failure is the connection going with its cluster
                 # Lost, refused or unreadable: the ticks list for themselves meanwhile.
                 log.warning("%s watch failed, listing again in %.0f s: %s",
                             self._kind.plural, delay, exc)

@@ -14,6 +14,7 @@ on flips, as KEDA's controller does. Want/Got per tick:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from typing import Any
 
 from elastic_tts.reconcile import reasons
 from elastic_tts.reconcile.executor import ScaleChange
+from elastic_tts.reconcile.observe import parse_time
 
 
 @dataclass(frozen=True)
@@ -85,3 +87,44 @@ def scale_events(changes: Sequence[ScaleChange], reason: str) -> list[Event]:
         text = ", ".join(f"{c.pool} {c.before}→{c.after}" for c in downs)
         events.append(Event("Normal", reasons.SCALED_DOWN, f"{text}: {reason}"))
     return events
+
+
+# What status shows that moves with the load tick by tick rather than with what the
+# operator did: the figures the engine read, its rolling memory (rate samples, burst
+# readings, the calibration's drift), how long a pod has waited. A tick that changes only
+# these writes status every few ticks (`due`), not every tick: at 500 services a status
+# patch per tick, and the watch event it sends back to every operator, was most of what
+# the API server served (bench/bench_operator.py). Replicas, conditions, mode, window,
+# weights, back-off, interruptions and a decision's reason are written as they change.
+_FIGURES_ONLY = ("load", "costPerHour")
+_ROLLING_MEMORY = ("samples", "sizedFor", "plans", "bursts", "episodes", "utilisation",
+                   "calibrateAfter")
+_POOL_FIGURES = ("pendingSeconds", "requestsPerSecond", "charactersPerSecond")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _settled(status: Mapping[str, Any]) -> dict[str, Any]:
+    """Status without what moves tick by tick; a reason keeps its words, not its figures."""
+    view = {k: v for k, v in status.items() if k not in _FIGURES_ONLY}
+    decision = dict(view.get("lastDecision") or {})
+    decision.pop("time", None)
+    decision["reason"] = _NUMBER.sub("#", str(decision.get("reason", "")))
+    view["lastDecision"] = decision
+    view["pools"] = {name: {k: v for k, v in (pool or {}).items() if k not in _POOL_FIGURES}
+                     for name, pool in (view.get("pools") or {}).items()}
+    engine = dict(view.get("engine") or {})
+    engine.pop("observation", None)
+    engine["memory"] = {k: v for k, v in (engine.get("memory") or {}).items()
+                        if k not in _ROLLING_MEMORY}
+    view["engine"] = engine
+    return view
+
+
+def due(old: Mapping[str, Any], new: Mapping[str, Any], now: float,
+        refresh_seconds: float) -> bool:
+    """Whether a tick writes its status: when what it shows changed beyond the figures,
+    or the written figures are `refresh_seconds` old (0: every tick)."""
+    if refresh_seconds <= 0 or _settled(old) != _settled(new):
+        return True
+    at = parse_time((old.get("lastDecision") or {}).get("time"))
+    return at is None or now - at >= refresh_seconds

@@ -63,6 +63,7 @@ from elastic_tts.reconcile.render import (
 )
 from elastic_tts.reconcile.status import (
     Event,
+    due,
     flipped_to,
     scale_events,
     set_condition,
@@ -93,6 +94,9 @@ class TickSettings:
     # one per namespace, or one for the whole cluster when the operator watches it all.
     watch_children: bool = True
     cluster_wide: bool = False
+    # A tick whose status differs from the last written one only in its figures (load,
+    # rolling memory; status.due) writes it every this many ticks; 1: every tick.
+    status_refresh_ticks: int = 4
 
 
 @dataclass
@@ -106,6 +110,7 @@ class TickResult:
     problems: list[str] = field(default_factory=list)
     recreated: dict[str, str] = field(default_factory=dict)
     route: str | None = None  # what apply_child did to the HTTPRoute, with routing on
+    status_due: bool = True  # whether status is worth writing (status.due)
 
 
 class _NodeCache:
@@ -167,6 +172,13 @@ class Ticker:
             self.children = ChildCache(cast(WatchableCluster, cluster),
                                        self.settings.cluster_wide)
 
+    def close(self) -> None:
+        """Stop the cache's watches and the read threads (an operator that stops exits
+        anyway; an in-process ticker in a test must not outlive its cluster)."""
+        if self.children is not None:
+            self.children.close()
+        self._reads.shutdown(wait=False)
+
     def _reads_of(self, ref: ServiceRef, spec: TTSServiceSpec
                   ) -> tuple[list[Manifest], list[Manifest], tuple[Load | None, str | None]]:
         """The service's Deployments and pods, and its load: from the cache when it has
@@ -205,6 +217,7 @@ class Ticker:
             return TickResult(self.invalid_status(ref, status, exc.problems, now),
                               problems=list(exc.problems))
         engine = status.get("engine") or {}
+        resumed = memory is None  # a daemon's first tick: its status says it took over
         if memory is None:
             memory = Memory.from_dict(engine.get("memory"))
         seen = set(engine.get("interruptedPods") or [])
@@ -249,7 +262,14 @@ class Ticker:
         result.status = self._status(ref, spec, status, decision, observation, view, load,
                                      result, weights, now)
         result.events = self._events(status, result.status, decision, result.changes)
+        result.status_due = resumed or due(
+            status, result.status, now, self._refresh_seconds(spec.scaling.interval_seconds))
         return result
+
+    def _refresh_seconds(self, interval: float) -> float:
+        # Half an interval short of the count, as ticks do not land on the second.
+        ticks = self.settings.status_refresh_ticks
+        return (ticks - 0.5) * interval if ticks > 1 else 0.0
 
     def _converge_route(self, ref: ServiceRef, spec: TTSServiceSpec,
                         weights: Mapping[str, int], adopt: Adopt) -> str:
