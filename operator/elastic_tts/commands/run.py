@@ -113,8 +113,8 @@ def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "headroom or panic)")
     parser.add_argument("--status-refresh-ticks", type=refresh_ticks, default=4, metavar="N",
                         help="a tick that changes only the load figures in status writes "
-                        "it every N ticks; replicas, conditions and reasons are written as "
-                        "they change (default 4; 1: every tick)")
+                        "it every N ticks; replicas, conditions, mode and window are written "
+                        "as they change (default 4; 1: every tick)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info",
                         help="least severe messages logged (default info)")
     parser.add_argument("--log-format", choices=LOG_FORMATS, default="full",

@@ -14,7 +14,6 @@ on flips, as KEDA's controller does. Want/Got per tick:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,21 +94,20 @@ def scale_events(changes: Sequence[ScaleChange], reason: str) -> list[Event]:
 # these writes status every few ticks (`due`), not every tick: at 500 services a status
 # patch per tick, and the watch event it sends back to every operator, was most of what
 # the API server served (bench/bench_operator.py). Replicas, conditions, mode, window,
-# weights, back-off, interruptions and a decision's reason are written as they change.
+# weights, back-off and interruptions are written as they change. A decision's reason
+# goes with its replicas: under a noisy load one that changes nothing says "within
+# tolerance", "holding for" or neither from tick to tick, and what made it change
+# anything else (an outage, spot, a window, a pause) is a condition or a field of its own.
 _FIGURES_ONLY = ("load", "costPerHour")
 _ROLLING_MEMORY = ("samples", "sizedFor", "plans", "bursts", "episodes", "utilisation",
                    "calibrateAfter")
 _POOL_FIGURES = ("pendingSeconds", "requestsPerSecond", "charactersPerSecond")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 def _settled(status: Mapping[str, Any]) -> dict[str, Any]:
-    """Status without what moves tick by tick; a reason keeps its words, not its figures."""
+    """Status without what moves tick by tick."""
     view = {k: v for k, v in status.items() if k not in _FIGURES_ONLY}
-    decision = dict(view.get("lastDecision") or {})
-    decision.pop("time", None)
-    decision["reason"] = _NUMBER.sub("#", str(decision.get("reason", "")))
-    view["lastDecision"] = decision
+    view["lastDecision"] = (view.get("lastDecision") or {}).get("replicas")
     view["pools"] = {name: {k: v for k, v in (pool or {}).items() if k not in _POOL_FIGURES}
                      for name, pool in (view.get("pools") or {}).items()}
     engine = dict(view.get("engine") or {})
