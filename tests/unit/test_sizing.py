@@ -310,6 +310,13 @@ def readings(*ratios: float) -> tuple[tuple[float, float], ...]:
         ("a peak", readings(*[1.0] * 19, 1.25), 0.1, 0.25 / expected_max(20)),
         # 0.2 left after the noise: even with it added back twice (0.4) surely below 1
         ("a quiet stretch", readings(1.0, 0.2), 0.1, 0.6 / expected_max(2)),
+        # once the peaks have had the time to show, a quiet stretch binds no refusals:
+        # a slow start (a trace's first seconds) no longer counts, the peaks do
+        ("a quiet stretch among enough readings", readings(0.0, *[1.0] * 19), 0.1, 0.0),
+        ("a peak after a quiet stretch", readings(0.0, *[1.0] * 18, 1.25), 0.1,
+         0.25 / expected_max(20)),
+        ("a quiet stretch just before the peaks could show",
+         readings(0.0, *[1.0] * 18), 0.1, 0.8 / expected_max(19)),
     ],
 )
 def test_burstiness_is_estimated_from_the_second_reading(
@@ -365,6 +372,18 @@ def test_a_smooth_dense_load_starts_where_its_evidence_says() -> None:
     smooth = cold_start(readings(*[1.0] * 4), 20.0, 0.005)
     assert smooth == pytest.approx(model_utilisation(3.0, REFUSAL_TARGET))
     assert smooth > start * STEP_UP * 1.5
+
+
+def test_a_slow_start_stops_thinning_the_evidence_once_the_peaks_could_show() -> None:
+    # A smooth dense load whose first reading was a quiet stretch (0.0: a trace that
+    # starts sparse): while the peaks have not had the time to show, that dip stands in
+    # for burstiness and the start only steps; after five minutes of smooth readings the
+    # evidence is the smooth load's, and the fit lifts the start as it would have.
+    start = model_utilisation(3.0)
+    early = cold_start(readings(0.0, 1.0, 1.0), 20.0, 0.005)
+    assert early <= start * STEP_UP + 1e-9
+    later = cold_start(readings(0.0, *[1.0] * BURST_MIN_SAMPLES), 20.0, 0.005)
+    assert later == pytest.approx(model_utilisation(3.0, REFUSAL_TARGET))
 
 
 @pytest.mark.parametrize(

@@ -54,10 +54,15 @@ requests as independent draws only as far as the observed burstiness allows
 Azure code trace's bursts stand 8x above its rate) the interval stays wide and only the
 drift moves, while smooth load of thousands of requests with few refusals climbs within
 minutes. The burstiness is estimated from the second 15 s reading on (`burst_sigma`:
-the readings' extremes, peaks and quiet stretches, over how far the extreme of that many
-draws stands out by chance), so the evidence counts from the first ticks, not after a
-five-minute wait; only on a load too thin for a quiet stretch to show (fewer than ~70
-requests per reading) does it wait for `BURST_MIN_SAMPLES` readings. Where the interval
+the readings' extremes over how far the extreme of that many draws stands out by
+chance), so the evidence counts from the first ticks, not after a five-minute wait; only
+on a load too thin for a quiet stretch to show (fewer than ~70 requests per reading) does
+it wait for `BURST_MIN_SAMPLES` readings. Peaks count for the hour; quiet stretches only
+stand in for them over the first `BURST_MIN_SAMPLES` readings, before a bursty load's
+peaks could have shown: a quiet stretch refuses nothing, and a slow first half-minute
+(the Azure conversation trace starts at a tenth of its rate) would otherwise hold a
+smooth load's evidence thin, and its start at the conservative estimate, for an hour
+(on conv x4 it reached 70 % after 19 minutes; now after 10). Where the interval
 lies wholly below the target, the evidence also sets where the calibration stands
 (`fitted_utilisation`): the queueing model, its slack fitted to the refusals the Ready
 replicas show at the utilisation they run at, says where the target lies, and the
@@ -201,16 +206,23 @@ def burst_sigma(bursts: tuple[tuple[float, float], ...], spread: float) -> float
     out (`expected_max`), so the estimate needs no wait: it is there from the second
     reading and firms up as readings come. Both sides count: a reading surely below the
     long rate (even with `spread`, the noise taken off each reading, added back twice)
-    is a quiet stretch of a bursty load, as much evidence of burstiness as a peak. Where
-    that noise band reaches zero (2 x `spread` >= 1: fewer than ~70 requests per burst
-    window), no quiet stretch can be told from chance and only peaks show: a bursty
-    load may have shown none yet, so the estimate waits for `BURST_MIN_SAMPLES`
+    is a quiet stretch of a bursty load, as much evidence of burstiness as a peak, but
+    only as a stand-in while the peaks have not had the time to show: for the first
+    `BURST_MIN_SAMPLES` readings. From then on the peaks speak for themselves, and a
+    quiet stretch is no longer evidence: it refuses nothing, so it binds no refusals
+    together, and a dip or a slow start (a trace's first seconds, a load that steps up)
+    would otherwise count as burstiness for an hour and keep a smooth load's evidence
+    thin. Where that noise band reaches zero (2 x `spread` >= 1: fewer than ~70 requests
+    per burst window), no quiet stretch can be told from chance and only peaks show: a
+    bursty load may have shown none yet, so the estimate waits for `BURST_MIN_SAMPLES`
     readings, as the headroom does."""
     few = BURST_MIN_SAMPLES if 2.0 * spread >= 1.0 else 2
     if len(bursts) < few:
         return None
     above = max(b for _, b in bursts) - 1.0
-    below = 1.0 - (min(b for _, b in bursts) + 2.0 * spread)
+    below = 0.0
+    if len(bursts) < BURST_MIN_SAMPLES:
+        below = 1.0 - (min(b for _, b in bursts) + 2.0 * spread)
     return max(above, below, 0.0) / expected_max(len(bursts))
 
 
