@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from elastic_tts.policy.bridge import Bridge, bridge
 from elastic_tts.policy.model import Backoff, Decision, Memory, Mode, Observation, Transition
 from elastic_tts.policy.optimise import (
     Plan,
@@ -310,8 +311,8 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
                       [f"metrics unavailable: {what}"])
 
     states = {n: observation.pool(n) for n in spec.pools}
-    sizing = size(spec, observation, memory, now,
-                  ctx.serving({n: states[n].ready for n in spec.pools}, ctx.capacity),
+    ready_capacity = ctx.serving({n: states[n].ready for n in spec.pools}, ctx.capacity)
+    sizing = size(spec, observation, memory, now, ready_capacity,
                   sum(states[n].ready * p.concurrency for n, p in spec.pools.items()),
                   min((slack(spec, p) for n, p in spec.pools.items()
                        if capacity_per_replica(spec, p) > 0 and n not in kept_out(spec)),
@@ -327,6 +328,14 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
     chosen = dict(plan.counts)
     plans = tuple(p for p in memory.plans if now - _longest_window(spec) <= p[0] < now)
     held = _hold(ctx, chosen, plans, sized)
+    # A panic, or a burst (the short rate out of its noise) that finds nothing Ready that
+    # counts: panic has nothing to protect then, but the burst waits a cold start all the
+    # same. A load that starts steady is no burst: it is scaled for, not bridged.
+    short = sizing.panic or (ready_capacity <= 0 and sizing.used_short)
+    bridged = _bridge(ctx, held, max(sized, sizing.wanted), ready_capacity,
+                      interruptions) if short else None
+    if bridged is not None:
+        held = {n: max(c, bridged.replicas.get(n, 0)) for n, c in held.items()}
     if sizing.panic:
         # Nothing scales down while the burst lasts: a pool that counts keeps what it asks
         # for, one that does not grow (backed off, kept out) at least what it has Ready.
@@ -340,7 +349,7 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
             held = steady
     targets, transition = _make_before_break(ctx, memory, held, sized)
 
-    notes = _notes(spec, ctx, demand, sized, direction, plan, transition, sizing)
+    notes = _notes(spec, ctx, demand, sized, direction, plan, transition, sizing, bridged)
     new_memory = Memory(samples, sized, dict(held), backoff, transition,
                         plans=(*plans, (now, chosen)), bursts=sizing.bursts,
                         episodes=sizing.episodes,
@@ -348,6 +357,22 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
                         calibrate_after=sizing.calibrate_after,
                         interruptions=interruptions)
     return finish(targets, _mode(spec, ctx, targets), sized, False, new_memory, notes)
+
+
+def _bridge(ctx: _Context, held: Mapping[str, int], sized: float, ready_capacity: float,
+            interruptions: Mapping[str, tuple[tuple[float, int], ...]]) -> Bridge | None:
+    """The kept-out pools' stop-gap in a panic (`policy.bridge`): the shortfall is the
+    demand that the Ready replicas which count, and those lost to spot interruptions
+    (replaced on their own pool), do not cover. Not when the kept-out pools serve alone."""
+    out = kept_out(ctx.spec)
+    if not out or any(ctx.capacity[n] > 0 for n in out):
+        return None
+    lost = sum(n * ctx.capacity[pool] for pool, events in interruptions.items()
+               for _, n in events)
+    raw = {n: capacity_per_replica(ctx.spec, p) for n, p in ctx.spec.pools.items()}
+    states = {n: ctx.observation.pool(n) for n in ctx.spec.pools}
+    return bridge(ctx.spec, out, raw, ctx.capacity, states, held, ctx.schedule.bounds,
+                  sized - ready_capacity - lost)
 
 
 def _plan(ctx: _Context, memory: Memory, sized: float,
@@ -423,7 +448,8 @@ def _hold(ctx: _Context, chosen: Mapping[str, int],
 
 
 def _notes(spec: TTSServiceSpec, ctx: _Context, demand: float, sized: float, direction: str,
-           plan: Plan, transition: Transition | None, sizing: Sizing) -> list[str]:
+           plan: Plan, transition: Transition | None, sizing: Sizing,
+           bridged: Bridge | None) -> list[str]:
     unit = "chars/s" if spec.scaling.metric == "characters" else "req/s"
     window = demand_window(spec)
     notes = []
@@ -459,6 +485,13 @@ def _notes(spec: TTSServiceSpec, ctx: _Context, demand: float, sized: float, dir
         notes.append(f"sizing for {sizing.utilisation:.0%} utilisation: workers refuse")
     if sizing.panic:
         notes.append("panic: burst above twice the ready capacity, no scale-down")
+    if bridged is not None:
+        for name, count in bridged.replicas.items():
+            faster = spec.pools[name].cold_start_seconds
+            notes.append(
+                f"{name} bridging {bridged.shortfall:.0f} {unit} with {count} until "
+                f"{', '.join(bridged.waiting_for)} is Ready ({faster:g}s cold start against "
+                f"{bridged.cold_start:g}s, in a panic)")
     slow = [p.name for p in spec.pools.values() if capacity_per_replica(spec, p) == 0]
     if slow:
         notes.append(f"{', '.join(slow)} too slow for the SLO")

@@ -143,6 +143,7 @@ class Sizing:
     calibrate_after: float | None
     episodes: tuple[tuple[float, float, float], ...] = ()
     floor: float = 0.0  # the recurring bursts' level kept warm, metric unit (0: none)
+    wanted: float = 0.0  # the demand before the scale-up rate's limit
 
 
 def chars_per_unit(spec: TTSServiceSpec) -> float:
@@ -405,8 +406,9 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
     # Above what the long rate asks for, grow at most by SCALE_UP_FACTOR per tick: a
     # burst shorter than a cold start is over before what it asked for is Ready, while a
     # flash crowd that lasts doubles the capacity every tick until it is covered.
+    wanted = demand
     if asked_capacity > 0:
         demand = min(demand, max(base, SCALE_UP_FACTOR * asked_capacity))
     return Sizing(rate, demand, headroom, utilisation, learned, backlog_rate, used_short,
                   panic, panic_until if panic else None, bursts,
-                  calibrate_after if not calm else None, episodes, floor)
+                  calibrate_after if not calm else None, episodes, floor, wanted)
