@@ -1,6 +1,7 @@
 """decide(spec, observation, memory, now) -> Decision: the whole pure decision engine.
 
 Stages, in order: schedule -> spot back-off -> demand -> stabilise -> optimise ->
+bridge (a kept-out pool that starts faster covers a panic; `policy.bridge`) ->
 make-before-break -> reason. Time is an argument; nothing here reads a clock or does I/O.
 
 Stabilisation works on demand (capacity units), as HPA does on replica counts:
@@ -66,7 +67,8 @@ def slack(spec: TTSServiceSpec, pool: Pool) -> float:
 
 def kept_out(spec: TTSServiceSpec) -> dict[str, str]:
     """Pools too slow for the SLO once they share a dispatch with faster pools, and why.
-    Applies only when some pool does have the slack; a pool alone is never kept out."""
+    Applies only when some pool does have the slack; a pool alone is never kept out. In a
+    panic such a pool may still bridge the wait for the faster ones (`_bridge`)."""
     slacks = {n: slack(spec, p) for n, p in spec.pools.items() if slack(spec, p) >= 0}
     if not any(v >= MIN_SLACK for v in slacks.values()):
         return {}

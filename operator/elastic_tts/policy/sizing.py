@@ -82,7 +82,9 @@ Panic (as Knative's autoscaler): when the ~15 s rate asks for more than `PANIC_F
 times the Ready capacity, scale up to it at once and scale nothing down until a
 scale-down window (`decide` passes the shortest pool's) has passed without such a
 reading. With nothing Ready yet there is nothing to protect, and the ordinary path
-scales up.
+scales up. In a panic, or when a burst finds nothing Ready that counts, `decide` orders
+a pool kept out of the mix that starts faster for the shortfall (`policy.bridge`),
+from `wanted`, the demand before the scale-up rate's limit below.
 
 Scale-up rate: what the short rate or a panic asks for above the long rate's sizing
 grows the capacity asked for by at most `SCALE_UP_FACTOR` per tick (an HPA's default
