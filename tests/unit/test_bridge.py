@@ -3,6 +3,7 @@ pools that count, when it starts faster, and is shed once they are Ready. Table-
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -32,13 +33,17 @@ RUNNING = {"gpu": PoolState(current=2, ready=2), "cpu": PoolState(current=1, rea
 # sized for its own lower utilisation, then costs more than the GPU mix, as it does with
 # the default pools.
 CALIBRATED = Memory(utilisation=0.23)
+# ... and a burst that has stood at ~5x the long rate for three readings, 45 s before this
+# tick's: as long as the CPU pool's cold start and a tick.
+LASTING = ((T0 - 45, 5.0), (T0 - 30, 5.0), (T0 - 15, 5.0))
+CALIBRATED_IN_BURST = Memory(utilisation=0.23, bursts=LASTING)
 
 
 def crowd(spec: Any, pools: dict[str, PoolState] | None = None, load: float = 50.0,
           burst: float = 600.0, memory: Memory | None = None, now: float = T0) -> Any:
     observation = Observation(load, load, pools or RUNNING, burst_rate=burst,
                               requests_rate=load / 170.0, refused_share=0.0)
-    return decide(spec, observation, memory or CALIBRATED, now)
+    return decide(spec, observation, memory or CALIBRATED_IN_BURST, now)
 
 
 def test_the_default_cpu_pool_is_kept_out_at_a_5_s_slo() -> None:
@@ -94,7 +99,7 @@ def test_a_burst_onto_nothing_ready_is_bridged_and_a_steady_start_is_not() -> No
     spec = gpu_and_cpu()
     idle = {"gpu": PoolState(), "cpu": PoolState(current=1, ready=1)}
     burst = decide(spec, Observation(300.0, 5.0, idle, burst_rate=600.0, requests_rate=0.03,
-                                     refused_share=0.0), CALIBRATED, T0)
+                                     refused_share=0.0), CALIBRATED_IN_BURST, T0)
     assert "cpu bridging" in burst.reason
     steady = decide(spec, Observation(300.0, 300.0, idle, burst_rate=300.0, requests_rate=1.8,
                                       refused_share=0.0), CALIBRATED, T0)
@@ -106,23 +111,43 @@ def test_capacity_lost_to_spot_interruptions_is_not_bridged() -> None:
             "throughput": 83.3, "maxReplicas": 40, "coldStartSeconds": 120,
             "fallbackTo": "gpu"}
     spec = build({"pools": {"gpu": dict(GPU, maxReplicas=40), "gpu-spot": spot,
-                            "cpu": dict(CPU, maxReplicas=100, minReplicas=1)},
+                            "cpu": dict(CPU, maxReplicas=400, minReplicas=1)},
                   "scaling": {"latencySLOSeconds": 5.0, "maxSpotFraction": 1.0},
                   "routing": dict(WEIGHTED)})
     per = capacity_per_replica(spec, spec.pools["gpu-spot"])
     load = 10 * per * 0.23 * 0.9  # what ten spot replicas serve at the learned utilisation
     pools = {"gpu": PoolState(), "gpu-spot": PoolState(current=10, ready=10),
              "cpu": PoolState(current=1, ready=1)}
-    steady = crowd(spec, pools, load=load, burst=load)
+    steady = crowd(spec, pools, load=load, burst=load, memory=CALIBRATED)
     assert steady.replicas["gpu-spot"] >= 9 and steady.replicas["cpu"] == 1
     assert "bridging" not in steady.reason
     # two of ten reclaimed within the wave window: no wave (a quarter is three); a burst
     # at the same time panics, and the bridge covers what the eight Ready and the two
     # being replaced do not: the burst, not the interruptions
     hit = {**pools, "gpu-spot": PoolState(current=10, ready=8, interrupted=2)}
-    burst = 3.0 * load
-    decision = crowd(spec, hit, load=load, burst=burst, memory=steady.memory, now=T0 + 15)
+    burst = 5.0 * load
+    lasting = tuple((t + 15, r) for t, r in LASTING)
+    memory = dataclasses.replace(steady.memory, bursts=lasting)
+    decision = crowd(spec, hit, load=load, burst=burst, memory=memory, now=T0 + 15)
     assert "wave" not in decision.reason and "cpu bridging" in decision.reason
     bridged = decision.replicas["cpu"] * capacity_per_replica(spec, spec.pools["cpu"])
     cpu = capacity_per_replica(spec, spec.pools["cpu"])
     assert bridged <= burst / decision.memory.utilisation - 10 * per + cpu
+
+
+@pytest.mark.parametrize(
+    ("label", "history", "bridged"),
+    [
+        ("this tick's reading only", (), False),
+        ("30 s: the CPU pool's cold start, but not a tick more", LASTING[1:], False),
+        ("45 s: its cold start and a tick", LASTING, True),
+        ("a quiet reading between ends the count", ((T0 - 45, 5.0), (T0 - 30, 1.0),
+                                                    (T0 - 15, 5.0)), False),
+    ],
+)
+def test_only_a_burst_that_has_lasted_is_bridged(label: str,
+                                                 history: tuple[tuple[float, float], ...],
+                                                 bridged: bool) -> None:
+    decision = crowd(gpu_and_cpu(), memory=Memory(utilisation=0.23, bursts=history))
+    assert "panic" in decision.reason, label
+    assert ("cpu bridging" in decision.reason) is bridged, label

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from elastic_tts.policy.bridge import Bridge, bridge
+from elastic_tts.policy.bridge import Bridge, bridge, burst_lasted
 from elastic_tts.policy.model import Backoff, Decision, Memory, Mode, Observation, Transition
 from elastic_tts.policy.optimise import (
     Plan,
@@ -332,10 +332,11 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
     held = _hold(ctx, chosen, plans, sized)
     # A panic, or a burst (the short rate out of its noise) that finds nothing Ready that
     # counts: panic has nothing to protect then, but the burst waits a cold start all the
-    # same. A load that starts steady is no burst: it is scaled for, not bridged.
+    # same. A load that starts steady is no burst: it is scaled for, not bridged; nor is
+    # a burst that has not lasted the bridge's cold start and a tick (`policy.bridge`).
     short = sizing.panic or (ready_capacity <= 0 and sizing.used_short)
-    bridged = _bridge(ctx, held, max(sized, sizing.wanted), ready_capacity,
-                      interruptions) if short else None
+    bridged = _bridge(ctx, held, max(sized, sizing.wanted), ready_capacity, interruptions,
+                      burst_lasted(sizing.bursts, now)) if short else None
     if bridged is not None:
         held = {n: max(c, bridged.replicas.get(n, 0)) for n, c in held.items()}
     if sizing.panic:
@@ -362,7 +363,8 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
 
 
 def _bridge(ctx: _Context, held: Mapping[str, int], sized: float, ready_capacity: float,
-            interruptions: Mapping[str, tuple[tuple[float, int], ...]]) -> Bridge | None:
+            interruptions: Mapping[str, tuple[tuple[float, int], ...]], lasted: float
+            ) -> Bridge | None:
     """The kept-out pools' stop-gap in a panic (`policy.bridge`): the shortfall is the
     demand that the Ready replicas which count, and those lost to spot interruptions
     (replaced on their own pool), do not cover. Not when the kept-out pools serve alone."""
@@ -374,7 +376,7 @@ def _bridge(ctx: _Context, held: Mapping[str, int], sized: float, ready_capacity
     raw = {n: capacity_per_replica(ctx.spec, p) for n, p in ctx.spec.pools.items()}
     states = {n: ctx.observation.pool(n) for n in ctx.spec.pools}
     return bridge(ctx.spec, out, raw, ctx.capacity, states, held, ctx.schedule.bounds,
-                  sized - ready_capacity - lost)
+                  sized - ready_capacity - lost, lasted)
 
 
 def _plan(ctx: _Context, memory: Memory, sized: float,
