@@ -4,7 +4,6 @@ pools that count, when it starts faster, and is shed once they are Ready. Table-
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import pytest
