@@ -4,6 +4,7 @@ pools that count, when it starts faster, and is shed once they are Ready. Table-
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -32,10 +33,9 @@ RUNNING = {"gpu": PoolState(current=2, ready=2), "cpu": PoolState(current=1, rea
 # sized for its own lower utilisation, then costs more than the GPU mix, as it does with
 # the default pools.
 CALIBRATED = Memory(utilisation=0.23)
-# ... and a burst that has stood at ~5x the long rate for three readings, 45 s before this
-# tick's: as long as the CPU pool's cold start and a tick.
-LASTING = ((T0 - 45, 5.0), (T0 - 30, 5.0), (T0 - 15, 5.0))
-CALIBRATED_IN_BURST = Memory(utilisation=0.23, bursts=LASTING)
+# ... and short of a burst for three ticks before this one, 45 s: as long as the CPU
+# pool's cold start and a tick.
+CALIBRATED_IN_BURST = Memory(utilisation=0.23, short_since=T0 - 45)
 
 
 def crowd(spec: Any, pools: dict[str, PoolState] | None = None, load: float = 50.0,
@@ -125,8 +125,7 @@ def test_capacity_lost_to_spot_interruptions_is_not_bridged() -> None:
     # being replaced do not: the burst, not the interruptions
     hit = {**pools, "gpu-spot": PoolState(current=10, ready=8, interrupted=2)}
     burst = 5.0 * load
-    lasting = tuple((t + 15, r) for t, r in LASTING)
-    memory = dataclasses.replace(steady.memory, bursts=lasting)
+    memory = dataclasses.replace(steady.memory, short_since=T0 - 30)
     decision = crowd(spec, hit, load=load, burst=burst, memory=memory, now=T0 + 15)
     assert "wave" not in decision.reason and "cpu bridging" in decision.reason
     bridged = decision.replicas["cpu"] * capacity_per_replica(spec, spec.pools["cpu"])
@@ -135,18 +134,32 @@ def test_capacity_lost_to_spot_interruptions_is_not_bridged() -> None:
 
 
 @pytest.mark.parametrize(
-    ("label", "history", "bridged"),
+    ("label", "since", "bridged"),
     [
-        ("this tick's reading only", (), False),
-        ("30 s: the CPU pool's cold start, but not a tick more", LASTING[1:], False),
-        ("45 s: its cold start and a tick", LASTING, True),
-        ("a quiet reading between ends the count", ((T0 - 45, 5.0), (T0 - 30, 1.0),
-                                                    (T0 - 15, 5.0)), False),
+        ("this tick's reading only", None, False),
+        ("30 s: the CPU pool's cold start, but not a tick more", T0 - 30, False),
+        ("45 s: its cold start and a tick", T0 - 45, True),
     ],
 )
-def test_only_a_burst_that_has_lasted_is_bridged(label: str,
-                                                 history: tuple[tuple[float, float], ...],
-                                                 bridged: bool) -> None:
-    decision = crowd(gpu_and_cpu(), memory=Memory(utilisation=0.23, bursts=history))
+def test_only_a_shortfall_that_has_lasted_is_bridged(label: str, since: float | None,
+                                                     bridged: bool) -> None:
+    decision = crowd(gpu_and_cpu(), memory=Memory(utilisation=0.23, short_since=since))
     assert "panic" in decision.reason, label
     assert ("cpu bridging" in decision.reason) is bridged, label
+    assert decision.memory.short_since == (T0 if since is None else since), label
+
+
+def test_a_reading_that_no_longer_panics_ends_the_shortfall() -> None:
+    spec = gpu_and_cpu()
+    hot = crowd(spec, memory=Memory(utilisation=0.23, short_since=T0 - 45))
+    assert hot.memory.short_since == T0 - 45
+    # the burst is over: panic holds (no scale-down) but the shortfall's count starts again
+    calm = crowd(spec, load=50.0, burst=50.0, memory=hot.memory, now=T0 + 15)
+    assert "panic" in calm.reason and calm.memory.short_since is None
+    assert "bridging" not in calm.reason
+
+
+def test_the_shortfall_start_survives_the_operator_restart() -> None:
+    hot = crowd(gpu_and_cpu(), memory=Memory(utilisation=0.23, short_since=T0 - 45))
+    stored = json.loads(json.dumps(hot.memory.to_dict()))  # what the operator writes
+    assert Memory.from_dict(stored).short_since == T0 - 45

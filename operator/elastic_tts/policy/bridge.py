@@ -11,10 +11,11 @@ to another replica; so while the panic lasts, when a kept-out pool starts faster
 pools it waits for, the engine orders it for the shortfall, the demand the Ready replicas
 that count do not cover, and sheds it when the panic passes (those pools are Ready).
 
-Only a burst that has lasted the bridge's own cold start and a tick is bridged: a burst
-is expected to go on about as long as it has lasted, and one of seconds (the Azure code
-trace has many) is over before the bridge is Ready, which would then be paid for
-without serving, or take a share of traffic that the faster pools serve within the SLO.
+Only a shortfall that has lasted the bridge's own cold start and a tick (ticks in a row
+whose reading panics, or finds nothing Ready that counts) is bridged: a burst is expected
+to go on about as long as it has lasted, and one of seconds (the Azure code trace has
+many) is over before the bridge is Ready, which would then be paid for without serving,
+or take a share of traffic that the faster pools serve within the SLO.
 
 Capacity lost to spot interruptions within the wave window is not bridged: an interrupted
 replica is replaced on its own pool (`spot`), and moves no capacity elsewhere.
@@ -28,7 +29,6 @@ from dataclasses import dataclass
 
 from elastic_tts.policy.model import PoolState
 from elastic_tts.policy.schedule import Bounds
-from elastic_tts.policy.sizing import EPISODE_RATIO
 from elastic_tts.policy.spec import TTSServiceSpec
 
 
@@ -46,11 +46,11 @@ def bridge(spec: TTSServiceSpec, out: Mapping[str, str], raw: Mapping[str, float
            shortfall: float, lasted: float = math.inf) -> Bridge | None:
     """What to order on the kept-out pools `out` for `shortfall` (demand units) while the
     pools that count (`counted` capacity per replica > 0) grow towards `targets`; `raw` is
-    every pool's capacity per replica as it serves alone, and `lasted` how long the burst
-    has lasted (`burst_lasted`). The cheapest pool per unit of capacity among those that
-    start faster than the slowest growing pool, once the burst has lasted their cold
-    start and a tick, takes it all, within its ceiling. None when nothing is short,
-    nothing grows, or no pool qualifies."""
+    every pool's capacity per replica as it serves alone, and `lasted` how long the
+    shortfall has lasted. The cheapest pool per unit of capacity among those that start
+    faster than the slowest growing pool, once the shortfall has lasted their cold start
+    and a tick, takes it all, within its ceiling. None when nothing is short, nothing
+    grows, or no pool qualifies."""
     if shortfall <= 0 or not out:
         return None
     growing = tuple(n for n, c in counted.items()
@@ -71,13 +71,3 @@ def bridge(spec: TTSServiceSpec, out: Mapping[str, str], raw: Mapping[str, float
     replicas = min(bounds[pool].high, math.ceil(shortfall / raw[pool] - 1e-9))
     return Bridge({pool: replicas}, shortfall, growing, wait)
 
-
-def burst_lasted(bursts: tuple[tuple[float, float], ...], now: float) -> float:
-    """How long the load has stood in a burst (~15 s rates more than `EPISODE_RATIO` times
-    the long rate, their noise taken off) up to `now`: 0 when this tick's reading is none."""
-    start = None
-    for at, ratio in reversed(bursts):
-        if ratio <= EPISODE_RATIO:
-            break
-        start = at
-    return 0.0 if start is None or bursts[-1][0] != now else now - start

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from elastic_tts.policy.bridge import Bridge, bridge, burst_lasted
+from elastic_tts.policy.bridge import Bridge, bridge
 from elastic_tts.policy.model import Backoff, Decision, Memory, Mode, Observation, Transition
 from elastic_tts.policy.optimise import (
     Plan,
@@ -330,13 +330,15 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
     chosen = dict(plan.counts)
     plans = tuple(p for p in memory.plans if now - _longest_window(spec) <= p[0] < now)
     held = _hold(ctx, chosen, plans, sized)
-    # A panic, or a burst (the short rate out of its noise) that finds nothing Ready that
-    # counts: panic has nothing to protect then, but the burst waits a cold start all the
-    # same. A load that starts steady is no burst: it is scaled for, not bridged; nor is
-    # a burst that has not lasted the bridge's cold start and a tick (`policy.bridge`).
-    short = sizing.panic or (ready_capacity <= 0 and sizing.used_short)
+    # A reading that panics, or a burst (the short rate out of its noise) that finds
+    # nothing Ready that counts: panic has nothing to protect then, but the burst waits a
+    # cold start all the same. A load that starts steady is no burst: it is scaled for,
+    # not bridged; nor is a shortfall that has not lasted the bridge's cold start and a
+    # tick (`policy.bridge`).
+    short = sizing.panicking or (ready_capacity <= 0 and sizing.used_short)
+    since = (now if memory.short_since is None else memory.short_since) if short else None
     bridged = _bridge(ctx, held, max(sized, sizing.wanted), ready_capacity, interruptions,
-                      burst_lasted(sizing.bursts, now)) if short else None
+                      now - since) if since is not None else None
     if bridged is not None:
         held = {n: max(c, bridged.replicas.get(n, 0)) for n, c in held.items()}
     if sizing.panic:
@@ -357,6 +359,7 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
                         plans=(*plans, (now, chosen)), bursts=sizing.bursts,
                         episodes=sizing.episodes,
                         utilisation=sizing.learned, panic_until=sizing.panic_until,
+                        short_since=since,
                         calibrate_after=sizing.calibrate_after,
                         interruptions=interruptions)
     return finish(targets, _mode(spec, ctx, targets), sized, False, new_memory, notes)

@@ -146,6 +146,7 @@ class Sizing:
     episodes: tuple[tuple[float, float, float], ...] = ()
     floor: float = 0.0  # the recurring bursts' level kept warm, metric unit (0: none)
     wanted: float = 0.0  # the demand before the scale-up rate's limit
+    panicking: bool = False  # this tick's reading panics (not only the hold after one)
 
 
 def chars_per_unit(spec: TTSServiceSpec) -> float:
@@ -400,7 +401,9 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
     base = max(long_rate * headroom / utilisation, floor / warm) + backlog_rate / utilisation
     demand = max(rate / utilisation, floor / warm) + backlog_rate / utilisation
     panic_until = memory.panic_until
-    if ready_capacity > 0 and not covered and PANIC_FACTOR * ready_capacity < fast / utilisation:
+    panicking = (ready_capacity > 0 and not covered
+                 and PANIC_FACTOR * ready_capacity < fast / utilisation)
+    if panicking:
         panic_until = now + panic_hold
     panic = panic_until is not None and now < panic_until
     if panic:
@@ -413,4 +416,4 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
         demand = min(demand, max(base, SCALE_UP_FACTOR * asked_capacity))
     return Sizing(rate, demand, headroom, utilisation, learned, backlog_rate, used_short,
                   panic, panic_until if panic else None, bursts,
-                  calibrate_after if not calm else None, episodes, floor, wanted)
+                  calibrate_after if not calm else None, episodes, floor, wanted, panicking)
