@@ -40,7 +40,8 @@ CALIBRATED_IN_BURST = Memory(utilisation=0.23, short_since=T0 - 45)
 
 def crowd(spec: Any, pools: dict[str, PoolState] | None = None, load: float = 50.0,
           burst: float = 600.0, memory: Memory | None = None, now: float = T0) -> Any:
-    observation = Observation(load, load, pools or RUNNING, burst_rate=burst,
+    # the ~1 m rate up with the burst, the ~5 m one still at the load
+    observation = Observation(max(load, burst), load, pools or RUNNING, burst_rate=burst,
                               requests_rate=load / 170.0, refused_share=0.0)
     return decide(spec, observation, memory or CALIBRATED_IN_BURST, now)
 
@@ -95,6 +96,8 @@ def test_a_bridge_is_shed_once_the_pools_that_count_are_ready() -> None:
 
 
 def test_a_burst_onto_nothing_ready_is_bridged_and_a_steady_start_is_not() -> None:
+    # (a steady start whose first replicas are Ready panics, and is not bridged either:
+    # test_properties' constant load never oscillates)
     spec = gpu_and_cpu()
     idle = {"gpu": PoolState(), "cpu": PoolState(current=1, ready=1)}
     burst = decide(spec, Observation(300.0, 5.0, idle, burst_rate=600.0, requests_rate=0.03,

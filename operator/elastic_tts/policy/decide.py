@@ -330,12 +330,12 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
     chosen = dict(plan.counts)
     plans = tuple(p for p in memory.plans if now - _longest_window(spec) <= p[0] < now)
     held = _hold(ctx, chosen, plans, sized)
-    # A reading that panics, or a burst (the short rate out of its noise) that finds
-    # nothing Ready that counts: panic has nothing to protect then, but the burst waits a
-    # cold start all the same. A load that starts steady is no burst: it is scaled for,
-    # not bridged; nor is a shortfall that has not lasted the bridge's cold start and a
-    # tick (`policy.bridge`).
-    short = sizing.panicking or (ready_capacity <= 0 and sizing.used_short)
+    # A burst (the short rate above the long one, out of its noise) whose reading panics,
+    # or that finds nothing Ready that counts: panic has nothing to protect then, but the
+    # burst waits a cold start all the same. A load that starts steady is no burst, even while its
+    # replicas start: it is scaled for, not bridged; nor is a shortfall that has not
+    # lasted the bridge's cold start and a tick (`policy.bridge`).
+    short = sizing.rising and (sizing.panicking or ready_capacity <= 0)
     since = (now if memory.short_since is None else memory.short_since) if short else None
     bridged = _bridge(ctx, held, max(sized, sizing.wanted), ready_capacity, interruptions,
                       now - since) if since is not None else None

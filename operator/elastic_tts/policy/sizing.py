@@ -147,6 +147,7 @@ class Sizing:
     floor: float = 0.0  # the recurring bursts' level kept warm, metric unit (0: none)
     wanted: float = 0.0  # the demand before the scale-up rate's limit
     panicking: bool = False  # this tick's reading panics (not only the hold after one)
+    rising: bool = False  # the short rate stands above the long one by more than its noise
 
 
 def chars_per_unit(spec: TTSServiceSpec) -> float:
@@ -416,4 +417,5 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
         demand = min(demand, max(base, SCALE_UP_FACTOR * asked_capacity))
     return Sizing(rate, demand, headroom, utilisation, learned, backlog_rate, used_short,
                   panic, panic_until if panic else None, bursts,
-                  calibrate_after if not calm else None, episodes, floor, wanted, panicking)
+                  calibrate_after if not calm else None, episodes, floor, wanted, panicking,
+                  short_rate > long_rate + band)
