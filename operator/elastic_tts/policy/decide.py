@@ -1,6 +1,7 @@
 """decide(spec, observation, memory, now) -> Decision: the whole pure decision engine.
 
 Stages, in order: schedule -> spot back-off -> demand -> stabilise -> optimise ->
+bridge (a kept-out pool that starts faster covers a panic; `policy.bridge`) ->
 make-before-break -> reason. Time is an argument; nothing here reads a clock or does I/O.
 
 Stabilisation works on demand (capacity units), as HPA does on replica counts:
@@ -31,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from elastic_tts.policy.bridge import Bridge, bridge
 from elastic_tts.policy.model import Backoff, Decision, Memory, Mode, Observation, Transition
 from elastic_tts.policy.optimise import (
     Plan,
@@ -65,7 +67,8 @@ def slack(spec: TTSServiceSpec, pool: Pool) -> float:
 
 def kept_out(spec: TTSServiceSpec) -> dict[str, str]:
     """Pools too slow for the SLO once they share a dispatch with faster pools, and why.
-    Applies only when some pool does have the slack; a pool alone is never kept out."""
+    Applies only when some pool does have the slack; a pool alone is never kept out. In a
+    panic such a pool may still bridge the wait for the faster ones (`_bridge`)."""
     slacks = {n: slack(spec, p) for n, p in spec.pools.items() if slack(spec, p) >= 0}
     if not any(v >= MIN_SLACK for v in slacks.values()):
         return {}
@@ -310,8 +313,8 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
                       [f"metrics unavailable: {what}"])
 
     states = {n: observation.pool(n) for n in spec.pools}
-    sizing = size(spec, observation, memory, now,
-                  ctx.serving({n: states[n].ready for n in spec.pools}, ctx.capacity),
+    ready_capacity = ctx.serving({n: states[n].ready for n in spec.pools}, ctx.capacity)
+    sizing = size(spec, observation, memory, now, ready_capacity,
                   sum(states[n].ready * p.concurrency for n, p in spec.pools.items()),
                   min((slack(spec, p) for n, p in spec.pools.items()
                        if capacity_per_replica(spec, p) > 0 and n not in kept_out(spec)),
@@ -327,6 +330,17 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
     chosen = dict(plan.counts)
     plans = tuple(p for p in memory.plans if now - _longest_window(spec) <= p[0] < now)
     held = _hold(ctx, chosen, plans, sized)
+    # A burst (the short rate above the long one, out of its noise) whose reading panics,
+    # or that finds nothing Ready that counts: panic has nothing to protect then, but the
+    # burst waits a cold start all the same. A load that starts steady is no burst, even while its
+    # replicas start: it is scaled for, not bridged; nor is a shortfall that has not
+    # lasted the bridge's cold start and a tick (`policy.bridge`).
+    short = sizing.rising and (sizing.panicking or ready_capacity <= 0)
+    since = (now if memory.short_since is None else memory.short_since) if short else None
+    bridged = _bridge(ctx, held, max(sized, sizing.wanted), ready_capacity, interruptions,
+                      now - since) if since is not None else None
+    if bridged is not None:
+        held = {n: max(c, bridged.replicas.get(n, 0)) for n, c in held.items()}
     if sizing.panic:
         # Nothing scales down while the burst lasts: a pool that counts keeps what it asks
         # for, one that does not grow (backed off, kept out) at least what it has Ready.
@@ -340,14 +354,32 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
             held = steady
     targets, transition = _make_before_break(ctx, memory, held, sized)
 
-    notes = _notes(spec, ctx, demand, sized, direction, plan, transition, sizing)
+    notes = _notes(spec, ctx, demand, sized, direction, plan, transition, sizing, bridged)
     new_memory = Memory(samples, sized, dict(held), backoff, transition,
                         plans=(*plans, (now, chosen)), bursts=sizing.bursts,
                         episodes=sizing.episodes,
                         utilisation=sizing.learned, panic_until=sizing.panic_until,
+                        short_since=since,
                         calibrate_after=sizing.calibrate_after,
                         interruptions=interruptions)
     return finish(targets, _mode(spec, ctx, targets), sized, False, new_memory, notes)
+
+
+def _bridge(ctx: _Context, held: Mapping[str, int], sized: float, ready_capacity: float,
+            interruptions: Mapping[str, tuple[tuple[float, int], ...]], lasted: float
+            ) -> Bridge | None:
+    """The kept-out pools' stop-gap in a panic (`policy.bridge`): the shortfall is the
+    demand that the Ready replicas which count, and those lost to spot interruptions
+    (replaced on their own pool), do not cover. Not when the kept-out pools serve alone."""
+    out = kept_out(ctx.spec)
+    if not out or any(ctx.capacity[n] > 0 for n in out):
+        return None
+    lost = sum(n * ctx.capacity[pool] for pool, events in interruptions.items()
+               for _, n in events)
+    raw = {n: capacity_per_replica(ctx.spec, p) for n, p in ctx.spec.pools.items()}
+    states = {n: ctx.observation.pool(n) for n in ctx.spec.pools}
+    return bridge(ctx.spec, out, raw, ctx.capacity, states, held, ctx.schedule.bounds,
+                  sized - ready_capacity - lost, lasted)
 
 
 def _plan(ctx: _Context, memory: Memory, sized: float,
@@ -423,7 +455,8 @@ def _hold(ctx: _Context, chosen: Mapping[str, int],
 
 
 def _notes(spec: TTSServiceSpec, ctx: _Context, demand: float, sized: float, direction: str,
-           plan: Plan, transition: Transition | None, sizing: Sizing) -> list[str]:
+           plan: Plan, transition: Transition | None, sizing: Sizing,
+           bridged: Bridge | None) -> list[str]:
     unit = "chars/s" if spec.scaling.metric == "characters" else "req/s"
     window = demand_window(spec)
     notes = []
@@ -459,6 +492,13 @@ def _notes(spec: TTSServiceSpec, ctx: _Context, demand: float, sized: float, dir
         notes.append(f"sizing for {sizing.utilisation:.0%} utilisation: workers refuse")
     if sizing.panic:
         notes.append("panic: burst above twice the ready capacity, no scale-down")
+    if bridged is not None:
+        for name, count in bridged.replicas.items():
+            faster = spec.pools[name].cold_start_seconds
+            notes.append(
+                f"{name} bridging {bridged.shortfall:.0f} {unit} with {count} until "
+                f"{', '.join(bridged.waiting_for)} is Ready ({faster:g}s cold start against "
+                f"{bridged.cold_start:g}s, in a panic)")
     slow = [p.name for p in spec.pools.values() if capacity_per_replica(spec, p) == 0]
     if slow:
         notes.append(f"{', '.join(slow)} too slow for the SLO")

@@ -83,6 +83,7 @@ class Memory:
     utilisation: float | None = None  # the utilisation sized for, following refusals
     calibrate_after: float | None = None  # no calibration until the window is steady again
     panic_until: float | None = None
+    short_since: float | None = None  # when the Ready capacity fell short of a burst (bridge)
     # spot pool -> (time, replicas interrupted) within the wave window
     interruptions: Mapping[str, tuple[tuple[float, int], ...]] = field(default_factory=dict)
 
@@ -106,6 +107,7 @@ class Memory:
             "utilisation": self.utilisation,
             "calibrateAfter": self.calibrate_after,
             "panicUntil": self.panic_until,
+            "shortSince": self.short_since,
             "interruptions": {name: [[round(t, 3), n] for t, n in events]
                               for name, events in self.interruptions.items()},
         }
@@ -141,6 +143,7 @@ class Memory:
                 utilisation=_optional_float(data.get("utilisation")),
                 calibrate_after=_optional_float(data.get("calibrateAfter")),
                 panic_until=_optional_float(data.get("panicUntil")),
+                short_since=_optional_float(data.get("shortSince")),
                 interruptions={str(name): tuple((float(t), int(n)) for t, n in events)
                                for name, events in data.get("interruptions", {}).items()},
             )

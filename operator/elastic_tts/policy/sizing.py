@@ -87,7 +87,9 @@ Panic (as Knative's autoscaler): when the ~15 s rate asks for more than `PANIC_F
 times the Ready capacity, scale up to it at once and scale nothing down until a
 scale-down window (`decide` passes the shortest pool's) has passed without such a
 reading. With nothing Ready yet there is nothing to protect, and the ordinary path
-scales up.
+scales up. In a panic, or when a burst finds nothing Ready that counts, `decide` orders
+a pool kept out of the mix that starts faster for the shortfall (`policy.bridge`),
+from `wanted`, the demand before the scale-up rate's limit below.
 
 Scale-up rate: what the short rate or a panic asks for above the long rate's sizing
 grows the capacity asked for by at most `SCALE_UP_FACTOR` per tick (an HPA's default
@@ -148,6 +150,9 @@ class Sizing:
     calibrate_after: float | None
     episodes: tuple[tuple[float, float, float], ...] = ()
     floor: float = 0.0  # the recurring bursts' level kept warm, metric unit (0: none)
+    wanted: float = 0.0  # the demand before the scale-up rate's limit
+    panicking: bool = False  # this tick's reading panics (not only the hold after one)
+    rising: bool = False  # the short rate stands above the long one by more than its noise
 
 
 def chars_per_unit(spec: TTSServiceSpec) -> float:
@@ -409,7 +414,9 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
     base = max(long_rate * headroom / utilisation, floor / warm) + backlog_rate / utilisation
     demand = max(rate / utilisation, floor / warm) + backlog_rate / utilisation
     panic_until = memory.panic_until
-    if ready_capacity > 0 and not covered and PANIC_FACTOR * ready_capacity < fast / utilisation:
+    panicking = (ready_capacity > 0 and not covered
+                 and PANIC_FACTOR * ready_capacity < fast / utilisation)
+    if panicking:
         panic_until = now + panic_hold
     panic = panic_until is not None and now < panic_until
     if panic:
@@ -417,8 +424,10 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
     # Above what the long rate asks for, grow at most by SCALE_UP_FACTOR per tick: a
     # burst shorter than a cold start is over before what it asked for is Ready, while a
     # flash crowd that lasts doubles the capacity every tick until it is covered.
+    wanted = demand
     if asked_capacity > 0:
         demand = min(demand, max(base, SCALE_UP_FACTOR * asked_capacity))
     return Sizing(rate, demand, headroom, utilisation, learned, backlog_rate, used_short,
                   panic, panic_until if panic else None, bursts,
-                  calibrate_after if not calm else None, episodes, floor)
+                  calibrate_after if not calm else None, episodes, floor, wanted, panicking,
+                  short_rate > long_rate + band)
