@@ -96,6 +96,16 @@ def test_what_the_operator_did_is_written_at_once(path: str, value: Any) -> None
     assert due(written(T0), changed(T0 + 15, path, value), T0 + 15, REFRESH)
 
 
+def test_a_null_the_server_dropped_is_no_change() -> None:
+    """A merge patch's null deletes its key, so the stored status lacks what the new one
+    holds as null (no window, no transition): that is no change."""
+    new = changed(T0 + 15, "window", None)
+    new["engine"]["memory"]["transition"] = None
+    old = written(T0)
+    del old["window"]
+    assert not due(old, new, T0 + 15, REFRESH)
+
+
 def test_refresh_zero_writes_every_tick_and_a_first_status_is_always_due() -> None:
     assert due(written(T0), written(T0 + 15), T0 + 15, 0.0)
     assert due({}, written(T0), T0, REFRESH)

@@ -104,9 +104,17 @@ _ROLLING_MEMORY = ("samples", "sizedFor", "plans", "bursts", "episodes", "utilis
 _POOL_FIGURES = ("pendingSeconds", "requestsPerSecond", "charactersPerSecond")
 
 
+def _stored(value: Any) -> Any:
+    """`value` as the API server keeps it after a merge patch: a null deletes its key."""
+    if isinstance(value, Mapping):
+        return {k: _stored(v) for k, v in value.items() if v is not None}
+    return value
+
+
 def _settled(status: Mapping[str, Any]) -> dict[str, Any]:
-    """Status without what moves tick by tick."""
-    view = {k: v for k, v in status.items() if k not in _FIGURES_ONLY}
+    """Status without what moves tick by tick, as stored (a new status holds nulls that
+    the stored one, which it is compared with, has lost)."""
+    view = {k: v for k, v in _stored(status).items() if k not in _FIGURES_ONLY}
     view["lastDecision"] = (view.get("lastDecision") or {}).get("replicas")
     view["pools"] = {name: {k: v for k, v in (pool or {}).items() if k not in _POOL_FIGURES}
                      for name, pool in (view.get("pools") or {}).items()}
