@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from elastic_tts.reconcile.kinds import TTSSERVICES
-from elastic_tts.reconcile.status import due, timestamp
+from elastic_tts.reconcile.status import due, newest, timestamp
 from elastic_tts.reconcile.tick import ServiceRef, Ticker, TickResult, TickSettings
 from elastic_tts_dev.specs import CPU, GPU, tts
 from tests.reconcile.memory import MemoryCluster, StaticLoad
@@ -151,3 +151,14 @@ def test_a_steady_service_writes_status_every_fourth_tick_and_at_once_on_a_chang
     jumped = tick(8)
     assert jumped.status_due and jumped.changes
     assert status_of(cluster)["lastDecision"]["replicas"] == jumped.decision.replicas
+
+
+def test_a_lagging_body_is_compared_with_the_callers_own_last_write() -> None:
+    """At 500 services the status kopf hands a tick lagged its writes by more than a tick,
+    so its age always passed the refresh: the newer of it and the caller's own last
+    write is what a tick compares with."""
+    lagging, mine = written(T0 - 60), written(T0)
+    assert newest(lagging, mine) is mine and newest(mine, None) is mine
+    assert newest(None, None) == {}
+    assert due(lagging, written(T0 + 15), T0 + 15, REFRESH)
+    assert not due(newest(lagging, mine), written(T0 + 15), T0 + 15, REFRESH)

@@ -9,7 +9,8 @@ where it is due (a tick that changes only load figures writes every few ticks; s
 reconcile/status.py).
 
 The service's memo (kopf's, per object) keeps the engine memory of its last tick, which
-the next tick starts from.
+the next tick starts from, and the status it last wrote, which the next tick compares
+with where the body kopf hands over has not caught up with it yet.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ _TICKS = ThreadPoolExecutor(max_workers=TICK_THREADS, thread_name_prefix="tick")
 
 
 def tick_once(ticker: Ticker, body: kopf.Body, memory: Memory | None,
-              now: float) -> TickResult:
+              now: float, written: dict[str, Any] | None = None) -> TickResult:
     """Run one tick on a snapshot of the body and write status. Runs in a worker thread.
 
     kopf replaces a live body's contents wholesale on each event, never in place, so the
@@ -50,7 +51,7 @@ def tick_once(ticker: Ticker, body: kopf.Body, memory: Memory | None,
     ref = ServiceRef(meta["name"], meta["namespace"], meta.get("generation"))
     status = copy.deepcopy(dict(body.get("status") or {}))
     result = ticker.tick(ref, body.get("spec") or {}, status, now,
-                         lambda objs: kopf.adopt(objs, owner=body), memory)
+                         lambda objs: kopf.adopt(objs, owner=body), memory, written)
     if result.status_due:
         ticker.write_status(ref, status, result.status)
     return result
@@ -84,7 +85,7 @@ async def autoscale(body: kopf.Body, name: str, namespace: str | None, stopped: 
             snapshot = kopf.Body(cast(kopf.RawBody, dict(body)))
             result = await asyncio.get_running_loop().run_in_executor(
                 _TICKS, tick_once, memo.ticker, snapshot, memo.get("engine_memory"),
-                time.time())
+                time.time(), memo.get("written_status"))
         except Conflict as exc:
             metrics.ERRORS.labels(namespace, name, "Conflict").inc()
             logger.info("conflict, retrying: %s", exc)
@@ -98,6 +99,8 @@ async def autoscale(body: kopf.Body, name: str, namespace: str | None, stopped: 
         else:
             if result.decision is not None:
                 memo.engine_memory = result.decision.memory
+            if result.status_due:
+                memo.written_status = result.status  # the body may lag it (tick docs)
             interval = (result.spec.scaling.interval_seconds if result.spec is not None
                         else DEFAULT_INTERVAL)
             record(namespace, name, result)

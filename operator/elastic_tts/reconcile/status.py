@@ -126,6 +126,14 @@ def _settled(status: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
+def newest(*statuses: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """Of several copies of one status, the one a later tick wrote."""
+    def written(status: Mapping[str, Any]) -> float:
+        at = parse_time((status.get("lastDecision") or {}).get("time"))
+        return at if at is not None else float("-inf")
+    return max((s for s in statuses if s), key=written, default={})
+
+
 def due(old: Mapping[str, Any], new: Mapping[str, Any], now: float,
         refresh_seconds: float) -> bool:
     """Whether a tick writes its status: when what it shows changed beyond the figures,

@@ -65,6 +65,7 @@ from elastic_tts.reconcile.status import (
     Event,
     due,
     flipped_to,
+    newest,
     scale_events,
     set_condition,
     timestamp,
@@ -209,7 +210,11 @@ class Ticker:
         return new
 
     def tick(self, ref: ServiceRef, raw_spec: Mapping[str, Any], status: Mapping[str, Any],
-             now: float, adopt: Adopt, memory: Memory | None = None) -> TickResult:
+             now: float, adopt: Adopt, memory: Memory | None = None,
+             written: Mapping[str, Any] | None = None) -> TickResult:
+        """`memory` and `written` are the engine memory and the status of the caller's own
+        last tick and last write, where it keeps them: the status it is handed may lag
+        its writes by some watch events (at 500 services, by more than a tick)."""
         status = dict(status or {})
         try:
             spec = parse_spec(raw_spec, name=ref.name)
@@ -263,7 +268,8 @@ class Ticker:
                                      result, weights, now)
         result.events = self._events(status, result.status, decision, result.changes)
         result.status_due = resumed or due(
-            status, result.status, now, self._refresh_seconds(spec.scaling.interval_seconds))
+            newest(status, written), result.status, now,
+            self._refresh_seconds(spec.scaling.interval_seconds))
         return result
 
     def _refresh_seconds(self, interval: float) -> float:
