@@ -123,18 +123,6 @@ def test_oracle_sizes_each_bucket_by_its_own_length():
     assert oracle.plans == [{"gpu": 2}, {"gpu": 2}]
 
 
-def test_the_oracle_keeps_the_specs_warm_floor_as_every_policy_must():
-    # A warm CPU replica the user asked for (minReplicas 1) is paid in every bucket, also
-    # where the GPU alone would be cheapest: the oracle runs under the same spec.
-    spec = spec_of({"gpu": pool(throughput=100.0, cold=0.0),
-                    "cpu": pool("cpu", price=0.36, throughput=5.0, cold=0.0, minReplicas=1)},
-                   targetUtilization=0.5)
-    trace = steady_trace(1.0, 120, chars=100)
-    oracle = Oracle(spec, trace, TraceRates(trace), Variant(60, 0.5))
-    assert all(plan["cpu"] >= 1 for plan in oracle.plans)
-    assert all(plan["gpu"] >= 1 for plan in oracle.plans)  # the load still needs the GPU
-
-
 def test_the_utilisation_search_finds_the_highest_that_meets_the_target():
     slo = {u: 1.0 - u / 2 for u in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)}
     measured = search_utilisations(lambda u: (slo[u], 1.0 / u, None), 0.72,

@@ -19,8 +19,7 @@ with scipy's `linprog` (HiGHS).
 Oracle at equal SLO: hindsight and instant scaling. For a bucket length b and a
 utilisation u, each bucket of b seconds gets the cheapest integer mix (the engine's own
 optimiser, for the run's dispatch, over the pools the engine admits to a shared
-dispatch, within the spec's minReplicas and maxReplicas through the schedule, as the
-work floor is) covering that bucket's mean load / u, Ready at the
+dispatch) covering that bucket's mean load / u, Ready at the
 bucket's start, never short of spot and never interrupted; it runs through the same
 cluster, worker admission and clients as every policy. `oracle_at_slo` sweeps the
 variants and keeps the cheapest whose within-SLO share is at least the target's.
@@ -100,27 +99,23 @@ class Oracle(Policy):
         solve = optimise if routed else optimise_round_robin
         fraction = spec.scaling.max_spot_fraction
         names = list(spec.pools)
-        cache: dict[tuple[float, tuple[int, ...], tuple[int, ...]], dict[str, int]] = {}
+        cache: dict[tuple[float, tuple[int, ...]], dict[str, int]] = {}
         out = kept_out(spec)  # the engine's own rule: pools too slow to share a dispatch
         self.plans: list[dict[str, int]] = []
         for index, load in enumerate(loads.tolist()):
             demand = load / variant.utilization
-            # The spec's floors and ceilings bind the oracle as they bind every policy
-            # run under the spec (and the work floor): a warm minReplicas is the user's.
             if spec.schedule.windows:
                 epoch = trace.start_epoch + index * variant.bucket
                 bounds = evaluate_schedule(spec, epoch).bounds
-                lows = tuple(bounds[n].low for n in names)
                 highs = tuple(bounds[n].high for n in names)
             else:
-                lows = tuple(spec.pools[n].min_replicas for n in names)
                 highs = tuple(spec.pools[n].max_replicas for n in names)
-            key = (round(demand, 6), lows, highs)
+            key = (round(demand, 6), highs)
             if key not in cache:
                 options = [PoolOption(n, 0.0 if n in out
                                       else capacity_per_replica(spec, spec.pools[n]),
-                                      spec.pools[n].cost_per_hour, lo, h, spec.pools[n].is_spot)
-                           for n, lo, h in zip(names, lows, highs, strict=True)]
+                                      spec.pools[n].cost_per_hour, 0, h, spec.pools[n].is_spot)
+                           for n, h in zip(names, highs, strict=True)]
                 cache[key] = dict(solve(options, demand, fraction).counts)
             self.plans.append(cache[key])
 
