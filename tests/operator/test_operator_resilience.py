@@ -72,7 +72,9 @@ def test_restart_mid_scale_down_resumes_without_flapping(
     admin.create(TTSSERVICES, namespace, tts(
         "calm", prometheus.url, pools={"gpu": {**GPU, "coldStartSeconds": 12}, "cpu": CPU},
         scaling={"scaleDownStabilizationSeconds": 12}))
-    first = start_operator(namespace)
+    # The hold shows only in a no-change reason, which status carries at its refresh
+    # (every fourth tick by default): this test reads every tick's.
+    first = start_operator(namespace, extra_args=["--status-refresh-ticks=1"])
     wait_for("gpu up", lambda: (replicas(admin, namespace, "calm-gpu") or 0) >= 3, timeout=40)
     exporter.set_load("calm", "gpu", 5, namespace=namespace)
     # Mid-transition: demand has dropped, the scale-down window still holds the peak.
