@@ -126,12 +126,14 @@ def _settled(status: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
+def _written_at(status: Mapping[str, Any]) -> float | None:
+    return parse_time((status.get("lastDecision") or {}).get("time"))
+
+
 def newest(*statuses: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """Of several copies of one status, the one a later tick wrote."""
-    def written(status: Mapping[str, Any]) -> float:
-        at = parse_time((status.get("lastDecision") or {}).get("time"))
-        return at if at is not None else float("-inf")
-    return max((s for s in statuses if s), key=written, default={})
+    return max((s for s in statuses if s), default={},
+               key=lambda s: at if (at := _written_at(s)) is not None else float("-inf"))
 
 
 def due(old: Mapping[str, Any], new: Mapping[str, Any], now: float,
@@ -140,5 +142,5 @@ def due(old: Mapping[str, Any], new: Mapping[str, Any], now: float,
     or the written figures are `refresh_seconds` old (0: every tick)."""
     if refresh_seconds <= 0 or _settled(old) != _settled(new):
         return True
-    at = parse_time((old.get("lastDecision") or {}).get("time"))
+    at = _written_at(old)
     return at is None or now - at >= refresh_seconds
