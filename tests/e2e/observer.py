@@ -4,7 +4,9 @@
 being deleted, the ones a Service's EndpointSlice calls ready), with the cause of each
 loss: "interrupted" when a pod that left carried DisruptionTarget (an eviction) or its
 node was cordoned, tainted for deletion or gone, which is the fault itself rather than a
-decision of the operator.
+decision of the operator. It also times each pod's delivery: from the scale-up that
+asked for it to its Ready (`deliveries`), which is the cluster's part of a scale-up
+(controllers, scheduler, kubelet, the worker's cold start, probes), not the operator's.
 """
 
 from __future__ import annotations
@@ -37,6 +39,19 @@ class CapacitySample:
     cause: str = ""  # "interrupted" when a fault, not the operator, took capacity away
 
 
+@dataclass
+class Delivery:
+    """One pod, from the scale-up of its pool that asked for it to its first Ready."""
+
+    pool: str
+    asked: float  # time.time() of the last scale-up of the pool before the pod appeared
+    ready: float  # time.time() the pod was first seen Ready
+
+    @property
+    def seconds(self) -> float:
+        return self.ready - self.asked
+
+
 def _condition(pod: dict[str, Any], kind: str) -> bool:
     return any(c.get("type") == kind and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or [])
@@ -55,6 +70,9 @@ class ClusterObserver:
         self.errors: list[str] = []
         self._desired: dict[tuple[str, str], int] = {}
         self._ready: dict[str, dict[str, Any]] = {}  # uid -> the pod when last Ready
+        self._asked: dict[str, tuple[str, float]] = {}  # uid -> (pool, its scale-up's time)
+        self.deliveries: list[Delivery] = []
+        self._delivered: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"observer-{namespace}",
@@ -96,6 +114,7 @@ class ClusterObserver:
                 if want != before:
                     self.scale_actions.append(ScaleAction(now, *key, before, want))
                     self._desired[key] = want
+            self._time_deliveries(pods, now)
             current = {p["metadata"]["uid"]: p for p in pods if serving(p)}
             by_uid = {p["metadata"]["uid"]: p for p in pods}
             left = [by_uid.get(uid, pod) for uid, pod in self._ready.items()
@@ -108,6 +127,20 @@ class ClusterObserver:
             if not self.capacity or self.capacity[-1].ready != counts:
                 cause = "interrupted" if any(self._interrupted(p) for p in left) else ""
                 self.capacity.append(CapacitySample(now, counts, cause))
+
+    def _time_deliveries(self, pods: list[dict[str, Any]], now: float) -> None:
+        """A pod first seen is charged to its pool's last scale-up (the one that asked for
+        it; a replacement of a lost pod, asked by no scale-up, from when it appeared)."""
+        for pod in pods:
+            uid = pod["metadata"]["uid"]
+            if uid not in self._asked:
+                pool = pod["metadata"].get("labels", {}).get(POOL_LABEL, "")
+                ups = [a.at for a in self.scale_actions if a.pool == pool and a.after > a.before]
+                self._asked[uid] = (pool, ups[-1] if ups else now)
+            if serving(pod) and uid not in self._delivered:
+                pool, asked = self._asked[uid]
+                self.deliveries.append(Delivery(pool, asked, now))
+                self._delivered.add(uid)
 
     def _interrupted(self, pod: dict[str, Any]) -> bool:
         if _condition(pod, "DisruptionTarget"):
