@@ -1,6 +1,7 @@
 """The Prometheus LoadSource against a real Prometheus scraping the test exporter: rates
 by pool and window, the admission signals (and workers that export none), one namespace
-at a time, the spec's query override, and a Prometheus that cannot be asked."""
+at a time, the spec's query override, one answer for a namespace's services while it is
+fresh, and a Prometheus that cannot be asked."""
 
 from __future__ import annotations
 
@@ -89,14 +90,14 @@ def test_an_override_replaces_the_scaled_signal(prometheus: Prometheus) -> None:
 
 
 def test_one_round_trip_carries_every_signal_of_both_windows() -> None:
-    query = LoadQuery("prod", "tts", "characters", ("1m", "5m"), PrometheusSource())
-    text = builtin_query(query, query.windows)
-    assert text.count(' or ') == 9 and text.count('namespace="prod",service="tts"') == 10
+    text = builtin_query("prod", ("1m", "5m"))
+    assert text.count(' or ') == 9 and text.count('{namespace="prod"}') == 10
+    assert text.count("sum by (service, pool)") == 10
     assert text.count('"window", "1m"') == 5 and text.count('"window", "5m"') == 5
 
 
-def test_a_tick_asks_prometheus_once(prometheus: Prometheus) -> None:
-    source = PrometheusLoadSource()
+def counted(source: PrometheusLoadSource) -> list[str]:
+    """The queries `source` sends from now on."""
     asked: list[str] = []
     instant = source.instant
 
@@ -105,14 +106,61 @@ def test_a_tick_asks_prometheus_once(prometheus: Prometheus) -> None:
         return instant(url, query, timeout)
 
     source.instant = counting  # type: ignore[method-assign]
-    loads = source.load(LoadQuery("prod", "tts", "characters", WINDOWS,
-                                  PrometheusSource(url=prometheus.url, timeout_seconds=2)))
+    return asked
+
+
+def test_a_namespace_s_ticks_share_one_answer_while_it_is_fresh(prometheus: Prometheus
+                                                                 ) -> None:
+    clock = [0.0]
+    source = PrometheusLoadSource(clock=lambda: clock[0])
+    asked = counted(source)
+    settings = PrometheusSource(url=prometheus.url, timeout_seconds=2)
+    # Windows of 4 s and 8 s: an answer serves for half a second (an eighth of 4 s).
+    windows = WINDOWS
+    tts = source.load(LoadQuery("prod", "tts", "characters", windows, settings))
+    legacy = source.load(LoadQuery("prod", "legacy", "characters", windows, settings))
     assert len(asked) == 1
-    for window in WINDOWS:  # each window's series went to its own window
-        assert loads[window].pool("gpu").characters == pytest.approx(300, rel=0.25)
+    for window in windows:  # each service's and each window's series went to their own
+        assert tts[window].pool("gpu").characters == pytest.approx(300, rel=0.25)
+        assert legacy[window].pool("gpu").characters == pytest.approx(40, rel=0.25)
+    source.load(LoadQuery("staging", "tts", "characters", windows, settings))
+    assert len(asked) == 2  # another namespace, another answer
+    clock[0] += 0.4
+    source.load(LoadQuery("prod", "legacy", "characters", windows, settings))
+    assert len(asked) == 2
+    clock[0] += 0.1
+    source.load(LoadQuery("prod", "tts", "characters", windows, settings))
+    assert len(asked) == 3  # older than its eighth of the shortest window: asked again
+
+
+def test_a_tick_with_an_override_asks_for_it_itself(prometheus: Prometheus) -> None:
+    source = PrometheusLoadSource()
+    asked = counted(source)
+    override = 'sum(rate($metric{namespace="$namespace",service="$service"}[$window]))'
+    settings = PrometheusSource(url=prometheus.url, timeout_seconds=2, query=override)
+    for service in ("tts", "legacy"):
+        source.load(LoadQuery("prod", service, "characters", WINDOWS, settings))
+    # The built-in answer once; each override once per window and service.
+    assert len(asked) == 1 + 2 * len(WINDOWS)
+    assert sum('service="legacy"' in q for q in asked) == len(WINDOWS)
 
 
 def test_a_prometheus_that_cannot_be_asked() -> None:
     source = PrometheusSource(url=f"http://127.0.0.1:{free_port()}", timeout_seconds=1)
     with pytest.raises(MetricsUnavailable, match="connection refused or unreachable"):
         PrometheusLoadSource().load(LoadQuery("prod", "tts", "characters", WINDOWS, source))
+
+
+def test_a_failed_ask_answers_the_namespace_s_ticks_until_it_is_stale() -> None:
+    clock = [0.0]
+    source = PrometheusLoadSource(clock=lambda: clock[0])
+    asked = counted(source)
+    settings = PrometheusSource(url=f"http://127.0.0.1:{free_port()}", timeout_seconds=1)
+    for service in ("a", "b"):  # the second tick does not wait out a timeout of its own
+        with pytest.raises(MetricsUnavailable, match="connection refused or unreachable"):
+            source.load(LoadQuery("prod", service, "characters", WINDOWS, settings))
+    assert len(asked) == 1
+    clock[0] += 0.5
+    with pytest.raises(MetricsUnavailable):
+        source.load(LoadQuery("prod", "a", "characters", WINDOWS, settings))
+    assert len(asked) == 2
