@@ -14,7 +14,14 @@ from elastic_tts.adapters.kube import PykubeCluster
 from elastic_tts.policy import parse_spec
 from elastic_tts.reconcile.children import ensure_children
 from elastic_tts.reconcile.informer import ChildCache, slim_deployment, slim_pod
-from elastic_tts.reconcile.kinds import DEPLOYMENTS, PODS, TTSSERVICES, pool_child_name, selector
+from elastic_tts.reconcile.kinds import (
+    DEPLOYMENTS,
+    PODS,
+    SERVICE_LABEL,
+    TTSSERVICES,
+    pool_child_name,
+    selector,
+)
 from elastic_tts.reconcile.observe import observe_pools
 from elastic_tts.reconcile.render import render_children
 from elastic_tts_dev.specs import CPU, GPU, tts
@@ -59,6 +66,11 @@ def test_cache_follows_the_live_objects_and_observes_alike(
                         subresource="scale")
             wait_for(f"the cache to show {replicas} cpu pods as a list does",
                      lambda r=replicas: agrees(r), timeout=60)  # type: ignore[misc]
+        # The first list comes in pages, each cut down as it arrives (the mirror's list).
+        listed, version = operator.list_versioned(PODS, namespace, SERVICE_LABEL, page=1,
+                                                  keep=slim_pod)
+        assert names(listed) == names(admin.list(PODS, namespace, selector("mirrored")))
+        assert version and listed and all(set(p["spec"]) <= {"nodeName"} for p in listed)
 
         # What the cache keeps gives the tick the same view as the whole objects.
         wait_for("a running pod", lambda: any(

@@ -8,7 +8,7 @@ onto what the reconcile layer renders. Patches are JSON merge patches
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pykube
@@ -80,9 +80,12 @@ class PykubeCluster:
         return list(response.json().get("items") or [])
 
     def list_versioned(self, kind: Kind, namespace: str | None, selector: str,
-                       page: int = 500) -> Listed:
+                       page: int = 500, keep: Callable[[Manifest], Manifest] | None = None
+                       ) -> Listed:
         """Every object, in pages of `page` (a large first list stays a bounded answer),
-        and the resourceVersion the list was taken at, for a watch to start from."""
+        and the resourceVersion the list was taken at, for a watch to start from. `keep`
+        cuts each page's objects down as it arrives, so that a list of every pod never
+        holds them all whole: freed or not, that peak stays in the process's RSS."""
         params: dict[str, str | int] = {"limit": page, "labelSelector": selector}
         items: list[Manifest] = []
         while True:
@@ -90,7 +93,8 @@ class PykubeCluster:
             if response.status_code == 404:
                 raise ApiError(404, f"{kind.api_version}/{kind.plural} is not served")
             answer = response.json()
-            items.extend(answer.get("items") or [])
+            page_items = answer.get("items") or []
+            items.extend(map(keep, page_items) if keep else page_items)
             meta = answer.get("metadata") or {}
             if not meta.get("continue"):
                 return items, str(meta.get("resourceVersion") or "")

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 WATCH_SECONDS = 300  # the server ends each watch after this (plus jitter); we re-watch
 RETRY_SECONDS = (1.0, 30.0)  # back-off after a failed list or watch: first, most
 KEPT_LABELS = (SERVICE_LABEL, POOL_LABEL)
+# Objects per page of the first list, each slimmed as its page arrives: 100 pods are
+# about 4 MB as dicts, where every pod of 500 services at once was about 70 MB.
+LIST_PAGE = 100
 
 
 def _pick(source: Mapping[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -128,9 +131,8 @@ class Mirror:
                     del self._by_service[index]
 
     def _list(self) -> str:
-        items, version = self._cluster.list_versioned(self._kind, self._namespace,
-                                                      SERVICE_LABEL)
-        slim = [self._slim(item) for item in items]
+        slim, version = self._cluster.list_versioned(self._kind, self._namespace,
+                                                     SERVICE_LABEL, LIST_PAGE, self._slim)
         with self._lock:
             self._objects.clear()
             self._by_service.clear()

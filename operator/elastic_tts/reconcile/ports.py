@@ -8,7 +8,7 @@ in the Prometheus adapter alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -69,7 +69,10 @@ class WatchableCluster(Cluster, Protocol):
     label selector in the API's own syntax (`key`, `key=value`, ...)."""
 
     def list_versioned(self, kind: Kind, namespace: str | None, selector: str,
-                       page: int = 500) -> tuple[list[Manifest], str]: ...
+                       page: int = 500, keep: Callable[[Manifest], Manifest] | None = None
+                       ) -> tuple[list[Manifest], str]:
+        """`keep`: what of each object to keep, applied page by page as they arrive."""
+        ...
 
     def watch(self, kind: Kind, namespace: str | None, selector: str,
               resource_version: str, seconds: int) -> Iterator[tuple[str, Manifest]]:
