@@ -5,8 +5,10 @@ fresh, and a Prometheus that cannot be asked."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -115,7 +117,7 @@ def test_a_namespace_s_ticks_share_one_answer_while_it_is_fresh(prometheus: Prom
     source = PrometheusLoadSource(clock=lambda: clock[0])
     asked = counted(source)
     settings = PrometheusSource(url=prometheus.url, timeout_seconds=2)
-    # Windows of 4 s and 8 s: an answer serves for half a second (an eighth of 4 s).
+    # Windows of 4 s and 8 s: an answer serves for a second (a quarter of 4 s).
     windows = WINDOWS
     tts = source.load(LoadQuery("prod", "tts", "characters", windows, settings))
     legacy = source.load(LoadQuery("prod", "legacy", "characters", windows, settings))
@@ -125,12 +127,12 @@ def test_a_namespace_s_ticks_share_one_answer_while_it_is_fresh(prometheus: Prom
         assert legacy[window].pool("gpu").characters == pytest.approx(40, rel=0.25)
     source.load(LoadQuery("staging", "tts", "characters", windows, settings))
     assert len(asked) == 2  # another namespace, another answer
-    clock[0] += 0.4
+    clock[0] += 0.9
     source.load(LoadQuery("prod", "legacy", "characters", windows, settings))
     assert len(asked) == 2
     clock[0] += 0.1
     source.load(LoadQuery("prod", "tts", "characters", windows, settings))
-    assert len(asked) == 3  # older than its eighth of the shortest window: asked again
+    assert len(asked) == 3  # a quarter of the shortest window old: asked again
 
 
 def test_a_tick_with_an_override_asks_for_it_itself(prometheus: Prometheus) -> None:
@@ -160,7 +162,38 @@ def test_a_failed_ask_answers_the_namespace_s_ticks_until_it_is_stale() -> None:
         with pytest.raises(MetricsUnavailable, match="connection refused or unreachable"):
             source.load(LoadQuery("prod", service, "characters", WINDOWS, settings))
     assert len(asked) == 1
-    clock[0] += 0.5
+    clock[0] += 1.0
     with pytest.raises(MetricsUnavailable):
         source.load(LoadQuery("prod", "a", "characters", WINDOWS, settings))
     assert len(asked) == 2
+
+
+def test_ticks_read_the_old_answer_while_one_asks_again() -> None:
+    clock = [0.0]
+    source = PrometheusLoadSource(clock=lambda: clock[0])
+    answers = [[({"service": "tts", "pool": "gpu", "signal": "characters", "window": w},
+                 value) for w in WINDOWS] for value in (100.0, 200.0)]
+    asking, release = threading.Event(), threading.Event()
+
+    def instant(url: str, query: str, timeout: float) -> Any:
+        if not answers[1:]:  # the second ask: held until the test lets it answer
+            asking.set()
+            assert release.wait(10)
+        return answers.pop(0)
+
+    source.instant = instant  # type: ignore[method-assign]
+    settings = PrometheusSource(url="http://127.0.0.1:9", timeout_seconds=1)
+
+    def gpu() -> float:
+        loads = source.load(LoadQuery("prod", "tts", "characters", WINDOWS, settings))
+        return loads["4s"].pool("gpu").characters
+
+    assert gpu() == 100.0
+    clock[0] += 1.0
+    with ThreadPoolExecutor(1) as pool:
+        refreshed = pool.submit(gpu)
+        assert asking.wait(10)
+        assert gpu() == 100.0  # read at once, while the new answer is on its way
+        release.set()
+        assert refreshed.result(10) == 200.0
+    assert gpu() == 200.0
