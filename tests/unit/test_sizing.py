@@ -374,6 +374,18 @@ def test_a_smooth_dense_load_starts_where_its_evidence_says() -> None:
     assert smooth > start * STEP_UP * 1.5
 
 
+def test_surely_below_the_target_the_fit_reads_the_point_estimate() -> None:
+    # 6,000 smooth requests refused exactly as the model says at the start (2 % at 22 %):
+    # the model, read through that share, puts the target at its own estimate. The
+    # interval's upper end (2.6 %) would have put it lower, and left the climb to steps.
+    start = model_utilisation(3.0)
+    target = model_utilisation(3.0, REFUSAL_TARGET)
+    lifted = cold_start(readings(*[1.0] * 4), 20.0, START_REFUSALS)
+    assert lifted == pytest.approx(target, rel=1e-6)
+    upper = wilson(START_REFUSALS, 6000.0)[1]
+    assert fitted_utilisation(start, upper) < target - 0.03
+
+
 def test_a_slow_start_stops_thinning_the_evidence_once_the_peaks_could_show() -> None:
     # A smooth dense load whose first reading was a quiet stretch (0.0: a trace that
     # starts sparse): while the peaks have not had the time to show, that dip stands in
