@@ -19,12 +19,12 @@ until spot is Ready.
 Every back-off lasts `backoffSeconds`, however many failed in a row. A retry costs little:
 the cover is held until spot is Ready, so a retry that stays Pending leaves the load where
 it was, while each doubling would keep the load on on-demand capacity (2.5x the price by
-default) for that much longer after spot is back. (A doubling back-off measured so on the
-built-in day, seeds 1-3: $0.8 dearer a day on two seeds, and a pool that had lost every
-spot replica was the only one to double: with survivors Ready, a tick before the retry
-looked healthy.) The failures in a row are still counted, for the reason and status; they
-are forgotten once a retry has proven spot: a cold start after the back-off, every
-replica asked for Ready and none Pending.
+default) for that much longer after spot is back. (On the built-in day, seeds 1-3, a
+back-off that doubles per failure in a row cost $0.8 a day more on two seeds. It used to
+double only for a pool that had lost every spot replica: with survivors Ready, the tick
+before a retry looked healthy and forgot the failures.) The failures in a row are still
+counted (the status shows them), and forgotten only once a retry has proven spot: a
+cold start after the back-off, every replica asked for Ready, none Pending.
 """
 
 from __future__ import annotations
