@@ -101,7 +101,7 @@ class Oracle(Policy):
         solve = optimise if routed else optimise_round_robin
         fraction = spec.scaling.max_spot_fraction
         names = list(spec.pools)
-        cache: dict[tuple[float, tuple[tuple[int, int], ...]], dict[str, int]] = {}
+        cache: dict[tuple[float, tuple[int, ...]], dict[str, int]] = {}
         out = kept_out(spec)  # the engine's own rule: pools too slow to share a dispatch
         self.plans: list[dict[str, int]] = []
         for index, load in enumerate(loads.tolist()):
