@@ -123,20 +123,6 @@ def test_oracle_sizes_each_bucket_by_its_own_length():
     assert oracle.plans == [{"gpu": 2}, {"gpu": 2}]
 
 
-def test_oracle_pays_for_the_floors_every_policy_pays_for():
-    # A warm CPU replica (minReplicas 1) is paid for by every policy under this spec, so
-    # the bound pays for it too, although at the default 5 s SLO it is kept out of the mix
-    # (3.3 s per 100 characters) and the GPU carries the load: one bucket of 100 chars/s,
-    # one of a single request.
-    spec = spec_of({"gpu": pool(throughput=100.0, cold=0.0),
-                    "cpu": pool("cpu", price=0.6, throughput=30.0, minReplicas=1)},
-                   targetUtilization=0.5)
-    trace = steady_trace(1.0, 60, chars=100)
-    trace = trace_of([*trace.times.tolist(), 119.0], 100)
-    oracle = Oracle(spec, trace, TraceRates(trace), Variant(60, 0.5))
-    assert oracle.plans == [{"gpu": 2, "cpu": 1}, {"gpu": 1, "cpu": 1}]
-
-
 def test_the_utilisation_search_finds_the_highest_that_meets_the_target():
     slo = {u: 1.0 - u / 2 for u in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)}
     measured = search_utilisations(lambda u: (slo[u], 1.0 / u, None), 0.72,

@@ -19,9 +19,7 @@ with scipy's `linprog` (HiGHS).
 Oracle at equal SLO: hindsight and instant scaling. For a bucket length b and a
 utilisation u, each bucket of b seconds gets the cheapest integer mix (the engine's own
 optimiser, for the run's dispatch, over the pools the engine admits to a shared
-dispatch) covering that bucket's mean load / u within the floors and ceilings that hold
-then (minReplicas and maxReplicas through the schedule, as for the work floor and every
-policy: a floor the user set is paid for by the oracle too), Ready at the
+dispatch) covering that bucket's mean load / u, Ready at the
 bucket's start, never short of spot and never interrupted; it runs through the same
 cluster, worker admission and clients as every policy. `oracle_at_slo` sweeps the
 variants and keeps the cheapest whose within-SLO share is at least the target's.
@@ -109,17 +107,15 @@ class Oracle(Policy):
             if spec.schedule.windows:
                 epoch = trace.start_epoch + index * variant.bucket
                 bounds = evaluate_schedule(spec, epoch).bounds
-                limits = tuple((bounds[n].low, bounds[n].high) for n in names)
+                highs = tuple(bounds[n].high for n in names)
             else:
-                limits = tuple((spec.pools[n].min_replicas, spec.pools[n].max_replicas)
-                               for n in names)
-            key = (round(demand, 6), limits)
+                highs = tuple(spec.pools[n].max_replicas for n in names)
+            key = (round(demand, 6), highs)
             if key not in cache:
                 options = [PoolOption(n, 0.0 if n in out
                                       else capacity_per_replica(spec, spec.pools[n]),
-                                      spec.pools[n].cost_per_hour, low, high,
-                                      spec.pools[n].is_spot)
-                           for n, (low, high) in zip(names, limits, strict=True)]
+                                      spec.pools[n].cost_per_hour, 0, h, spec.pools[n].is_spot)
+                           for n, h in zip(names, highs, strict=True)]
                 cache[key] = dict(solve(options, demand, fraction).counts)
             self.plans.append(cache[key])
 
