@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from elastic_tts.policy import Memory, Observation, PoolState, decide
+from elastic_tts.policy.model import Backoff
+from elastic_tts.policy.spot import update_backoff
 from tests.unit.cluster import FakeCluster, drive
 from tests.unit.specs import CPU, GPU, MIXABLE_SLO, WEIGHTED, build, three_pools
 
@@ -109,13 +111,46 @@ def test_spot_pending_too_long_falls_back_and_retries() -> None:
     assert decision.replicas["gpu"] > first.replicas["gpu"]
     assert "gpu-spot backed off (pending 135s > 120s) for 300s, covered by" in decision.reason
     assert decision.spot_backoff == {"gpu-spot": T0 + 135 + 300}
-    # After the back-off spot is tried again; still short, so it backs off for twice as long.
+    # After the back-off spot is tried again; still short, so it backs off again, as long:
+    # the retry's cover was held, so it cost nothing but the Pending pods.
     retried = next(i for i in range(fell, len(ticks)) if ticks[i].decision.mode != "fallback")
     assert ticks[retried].now - T0 == 135 + 300
     assert ticks[retried].decision.replicas["gpu-spot"] > 0
     again = next(i for i in range(retried, len(ticks)) if ticks[i].decision.mode == "fallback")
     assert ticks[again].decision.memory.backoff["gpu-spot"].failures == 2
-    assert ticks[again].decision.spot_backoff["gpu-spot"] == ticks[again].now + 600
+    assert ticks[again].decision.spot_backoff["gpu-spot"] == ticks[again].now + 300
+
+
+@pytest.mark.parametrize(
+    ("label", "since_expiry", "state", "expected"),
+    [
+        # Survivors Ready at the tick the back-off ends used to look healthy, so a pool
+        # that kept some spot never counted a failure in a row (one that lost all did).
+        ("survivors Ready, retry not yet asked: still counted", 15,
+         PoolState(current=5, ready=5), (1, None)),
+        ("the retry Pending too long: a second failure, as long", 150,
+         PoolState(current=8, ready=5, pending=3, pending_seconds=135), (2, 300)),
+        ("the retry Ready after a cold start: forgotten", 135,
+         PoolState(current=8, ready=8), None),
+        ("nothing asked of spot: nothing proven", 135, PoolState(), (1, None)),
+    ],
+)
+def test_failures_are_forgotten_only_once_a_retry_proves_spot(
+        label: str, since_expiry: float, state: PoolState,
+        expected: tuple[int, float | None] | None) -> None:
+    spec = build(three_pools())
+    until = T0 + 300
+    previous = {"gpu-spot": Backoff(until, 1, "pending 135s > 120s")}
+    now = until + since_expiry
+    updated = update_backoff(spec, Observation(300.0, 300.0, {"gpu-spot": state}),
+                             previous, now)
+    if expected is None:
+        assert "gpu-spot" not in updated, label
+        return
+    failures, delay = expected
+    entry = updated["gpu-spot"]
+    assert entry.failures == failures, label
+    assert entry.until == (until if delay is None else now + delay), label
 
 
 def test_back_off_reoptimises_over_every_remaining_pool() -> None:

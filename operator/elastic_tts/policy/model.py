@@ -54,7 +54,7 @@ class Observation:
 @dataclass(frozen=True)
 class Backoff:
     until: float  # POSIX seconds when spot is tried again
-    failures: int  # consecutive failed attempts; the back-off doubles with each
+    failures: int  # consecutive failed attempts (each backs off for backoffSeconds)
     cause: str
 
 

@@ -12,10 +12,19 @@ elsewhere. A spot pool backs off only when
 
 While backed off the pool counts as zero capacity and the optimiser covers the load from
 every other pool, the cheapest first (CPU may beat on-demand GPU per unit of capacity);
-`fallbackTo` names the pool the user relies on to be able to cover it. Each failure in a
-row doubles the back-off (capped at 8x); a healthy tick (every asked-for replica Ready,
-none pending) forgets the failures. After the back-off the optimiser puts capacity on
-spot again, and make-before-break keeps the other pools until spot is Ready.
+`fallbackTo` names the pool the user relies on to be able to cover it. After the back-off
+the optimiser puts capacity on spot again, and make-before-break keeps the other pools
+until spot is Ready.
+
+Every back-off lasts `backoffSeconds`, however many failed in a row. A retry costs little:
+the cover is held until spot is Ready, so a retry that stays Pending leaves the load where
+it was, while each doubling would keep the load on on-demand capacity (2.5x the price by
+default) for that much longer after spot is back. (On the built-in day, seeds 1-3, a
+back-off that doubles per failure in a row cost $0.8 a day more on two seeds. It used to
+double only for a pool that had lost every spot replica: with survivors Ready, the tick
+before a retry looked healthy and forgot the failures.) The failures in a row are still
+counted (the status shows them), and forgotten only once a retry has proven spot: a
+cold start after the back-off, every replica asked for Ready, none Pending.
 """
 
 from __future__ import annotations
@@ -26,7 +35,6 @@ from collections.abc import Mapping
 from elastic_tts.policy.model import Backoff, Observation
 from elastic_tts.policy.spec import TTSServiceSpec
 
-MAX_BACKOFF_DOUBLINGS = 3
 WAVE_WINDOW_SECONDS = 300.0
 WAVE_MIN = 2
 WAVE_SHARE = 0.25
@@ -78,11 +86,12 @@ def update_backoff(
             cause = f"pending {state.pending_seconds:.0f}s > {pool.fallback_after_seconds:.0f}s"
         if cause is not None and not active:
             failures = (previous.failures if previous else 0) + 1
-            delay = pool.backoff_seconds * 2 ** min(failures - 1, MAX_BACKOFF_DOUBLINGS)
-            updated[pool.name] = Backoff(now + delay, failures, cause)
+            updated[pool.name] = Backoff(now + pool.backoff_seconds, failures, cause)
         elif previous is not None:
+            # Proven by a retry: a cold start since the back-off ended (before it, a pool
+            # with survivors Ready looks healthy whether or not spot is back).
             healthy = (
-                not active
+                now >= previous.until + pool.cold_start_seconds
                 and state.current > 0
                 and state.ready >= state.current
                 and state.pending == 0

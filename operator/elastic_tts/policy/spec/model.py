@@ -109,7 +109,7 @@ class Pool:
     fallback_after_seconds: float = _seconds(
         "How long spot replicas may stay Pending before the pool backs off.", 120.0)
     backoff_seconds: float = _seconds(
-        "The first spot back-off; it doubles per failure in a row, up to 8x.", 300.0,
+        "How long a spot pool backs off after each failure before spot is tried again.", 300.0,
         minimum=1, maximum=DAY)
     node_selector: Mapping[str, str] = spec_field(
         "Node labels the pool's pods require.", factory=dict, max_items=64, max_length=63)
