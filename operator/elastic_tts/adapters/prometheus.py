@@ -93,16 +93,19 @@ class _Batch:
     one (a 500-service answer takes Prometheus a second or two); only before the first
     answer do they wait."""
 
-    max_age: float
+    windows: tuple[str, ...]
     clock: Callable[[], float]
     changed: threading.Condition = field(default_factory=threading.Condition)
     asked_at: float = -math.inf  # clock() when the last ask began
     asking: bool = False
     by_service: dict[str, ServiceLoad] | None = None  # None: not answered yet
     failure: MetricsUnavailable | None = None  # the last ask's, when it failed
+    max_age: float = field(init=False)
 
-    def answer(self, ask: Callable[[], Series], windows: tuple[str, ...]
-               ) -> dict[str, ServiceLoad]:
+    def __post_init__(self) -> None:
+        self.max_age = FRESH_SHARE * min(parse_duration(w) for w in self.windows)
+
+    def answer(self, ask: Callable[[], Series]) -> dict[str, ServiceLoad]:
         with self.changed:
             while self.asking and self.by_service is None and self.failure is None:
                 self.changed.wait()  # the first answer: there is nothing older to read
@@ -112,7 +115,7 @@ class _Batch:
         by_service: dict[str, ServiceLoad] | None = None
         failure: MetricsUnavailable | None = None
         try:
-            by_service = _split(ask(), windows)
+            by_service = _split(ask(), self.windows)
         except MetricsUnavailable as exc:
             failure = exc
         finally:  # whatever else goes wrong, the next tick asks again
@@ -153,11 +156,12 @@ class PrometheusLoadSource:
         source = query.source
         answer = self._batch(query).answer(
             lambda: self.instant(source.url, builtin_query(query.namespace, query.windows),
-                                 source.timeout_seconds), query.windows)
+                                 source.timeout_seconds))
         mine = answer.get(query.service, {})
         loads = {}
         for window in query.windows:
-            signals = {signal: dict(mine.get(window, {}).get(signal, {})) for signal in SIGNALS}
+            # Read, never changed: an override below replaces its signal's entry.
+            signals = {signal: mine.get(window, {}).get(signal, {}) for signal in SIGNALS}
             if source.query:
                 override = self.instant(source.url, render_query(
                     source.query, query.service, query.namespace, window,
@@ -183,8 +187,7 @@ class PrometheusLoadSource:
         with self._lock:
             batch = self._batches.get(key)
             if batch is None:
-                shortest = min(parse_duration(w) for w in query.windows)
-                batch = self._batches[key] = _Batch(FRESH_SHARE * shortest, self._clock)
+                batch = self._batches[key] = _Batch(query.windows, self._clock)
             return batch
 
     def _client(self, url: str) -> PrometheusConnect:
