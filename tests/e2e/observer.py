@@ -73,6 +73,7 @@ class ClusterObserver:
         self._asked: dict[str, tuple[str, float]] = {}  # uid -> (pool, its scale-up's time)
         self.deliveries: list[Delivery] = []
         self._delivered: set[str] = set()
+        self._lost_at: dict[str, float] = {}  # pool -> when a Ready pod of it last left
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"observer-{namespace}",
@@ -120,6 +121,8 @@ class ClusterObserver:
             left = [by_uid.get(uid, pod) for uid, pod in self._ready.items()
                     if uid not in current]
             self._ready = current
+            for pod in left:
+                self._lost_at[pod["metadata"].get("labels", {}).get(POOL_LABEL, "")] = now
             counts: dict[str, int] = {}
             for pod in current.values():
                 pool = pod["metadata"].get("labels", {}).get(POOL_LABEL, "")
@@ -129,14 +132,16 @@ class ClusterObserver:
                 self.capacity.append(CapacitySample(now, counts, cause))
 
     def _time_deliveries(self, pods: list[dict[str, Any]], now: float) -> None:
-        """A pod first seen is charged to its pool's last scale-up (the one that asked for
-        it; a replacement of a lost pod, asked by no scale-up, from when it appeared)."""
+        """A pod first seen is charged to what last asked for one in its pool: a scale-up,
+        or the loss of a Ready pod it replaces (else, from when it appeared)."""
         for pod in pods:
             uid = pod["metadata"]["uid"]
             if uid not in self._asked:
                 pool = pod["metadata"].get("labels", {}).get(POOL_LABEL, "")
-                ups = [a.at for a in self.scale_actions if a.pool == pool and a.after > a.before]
-                self._asked[uid] = (pool, ups[-1] if ups else now)
+                asks = [a.at for a in self.scale_actions if a.pool == pool and a.after > a.before]
+                if pool in self._lost_at:
+                    asks.append(self._lost_at[pool])
+                self._asked[uid] = (pool, max(asks, default=now))
             if serving(pod) and uid not in self._delivered:
                 pool, asked = self._asked[uid]
                 self.deliveries.append(Delivery(pool, asked, now))
