@@ -186,6 +186,25 @@ def test_spot_shortage_leaves_replicas_pending_until_it_ends():
     assert cluster.states(431.0)["spot"].ready == 2
 
 
+def test_a_replica_pending_in_a_spot_shortage_is_billed_only_once_its_node_launches():
+    # Two spot replicas asked for at 150 in a shortage that ends at 400: no node exists
+    # until then, so each is billed 400-500. A third, asked for at 160 and removed at 300
+    # while still Pending, never had a node and costs nothing.
+    spec = spec_of({"spot": pool(capacityType="spot", cold=30.0)})
+    cluster = cluster_of(spec, trace_of([0.0]),
+                         spot=SpotConditions(0.0, 0.0, shortages=((100.0, 400.0),)))
+    cluster.scale("spot", 2, 150.0)
+    cluster.scale("spot", 3, 160.0)
+    cluster.run_events(300.0)
+    cluster.scale("spot", 2, 300.0)
+    assert cluster.counts()[0] == (0,)  # Pending in the shortage: nothing paid for yet
+    cluster.run_events(401.0)
+    assert cluster.counts()[0] == (2,)
+    cluster.close(500.0)
+    assert cluster.cost == pytest.approx(2 * 100 * 0.001)
+    assert cluster.pools[0].replica_seconds == pytest.approx(200.0)
+
+
 def test_karpenter_launches_on_demand_when_spot_is_short_and_never_moves_back():
     spec = spec_of({"spot": pool(capacityType="spot", cold=0.0), "od": pool(cold=0.0)})
     trace = trace_of([0.0])

@@ -3,7 +3,7 @@ client's retries, dispatch and billing. It models what the product deploys, as i
 
 Replica lifecycle (times in seconds from the start of the trace):
 
-    requested --(spot shortage: Pending until it ends)--> starting --cold start--> ready
+    requested --(spot shortage: Pending until it ends, not billed)--> starting --cold start--> ready
     ready --scale-down--> draining (out of the endpoints; finishes what it admitted) --> gone
     spot: interruption notice --> draining, the Deployment asks for a replacement
           --notice--> killed (what it had not finished is lost; the clients retry)
@@ -116,13 +116,16 @@ class ReplicaBehaviour:
 
 
 class Replica:
-    __slots__ = ("assigned", "busy_until", "id", "pool", "queue", "ready_at", "requested",
-                 "slots", "state")
+    __slots__ = ("assigned", "billed_from", "busy_until", "id", "pool", "queue", "ready_at",
+                 "requested", "slots", "state")
 
     def __init__(self, rid: int, pool: PoolRuntime, requested: float) -> None:
         self.id = rid
         self.pool = pool
         self.requested = requested
+        # Billing starts when a node is launched for it: at once, but in a spot shortage
+        # only when the shortage ends (no spot node exists meanwhile, so none is paid for).
+        self.billed_from = requested
         self.ready_at = math.inf
         self.state = STARTING
         self.slots: list[float] = []  # when each slot is next free
@@ -254,7 +257,10 @@ class Cluster:
         self.sequence += 1
         replica = Replica(self.sequence, pool, now)
         pool.live.append(replica)
-        pool.billed += 1
+        if short:
+            replica.billed_from = math.inf  # until its node launches (`_start`)
+        else:
+            pool.billed += 1
         self.changed = True
         if self.instant:
             self._ready(replica, now)
@@ -282,6 +288,10 @@ class Cluster:
     def _start(self, replica: Replica, now: float) -> None:
         replica.state = STARTING
         pool = replica.pool
+        if replica.billed_from == math.inf:  # the shortage is over: its node launches now
+            replica.billed_from = now
+            pool.billed += 1
+            self.changed = True
         # The container starts: Ready when the cold start is over, counted from the request
         # (its Pending part is behind it); after a spot shortage, from the shortage's end.
         self._schedule(max(now + pool.cold_start - pool.pending_seconds,
@@ -322,8 +332,10 @@ class Cluster:
             replica.pool.draining.remove(replica)
         replica.state = GONE
         pool = replica.pool
+        if replica.billed_from == math.inf:  # left Pending in a shortage: never had a node
+            return
         pool.billed -= 1
-        seconds = now - replica.requested
+        seconds = now - replica.billed_from
         pool.replica_seconds += seconds
         self.cost += seconds * pool.price_per_second
         self.changed = True

@@ -1,6 +1,7 @@
 """Figures per policy, the table people read, the comparison at equal SLO, the JSON.
 
-- cost: dollars for every replica-second billed, request to removal.
+- cost: dollars for every replica-second billed, request to removal (a spot replica left
+  Pending by a shortage from the shortage's end: docs/simulator.md, Billing).
 - cost_vs_floor / cost_vs_oracle: cost / the work floor, and / the cheapest oracle variant
   whose within-SLO share is at least elastic-tts's (None when no variant reaches it).
 - slo_attainment: fraction of requests answered within latencySLOSeconds x
@@ -311,7 +312,8 @@ def render_table(comparisons: Sequence[Comparison], plot: str | None = None) -> 
     for name, why in first.omitted.items():
         lines.append(f"{name}: not shown: {why}")
     lines.append("")
-    lines.append("cost: replica-seconds billed from request to removal at each pool's price; "
+    lines.append("cost: replica-seconds billed from request to removal (Pending in a spot "
+                 "shortage: from its end) at each pool's price; "
                  "SLO: latency <= "
                  f"{first.spec.scaling.latency_slo_seconds:g} s x max(1, chars/100), client-"
                  "side, first attempt to final answer")
