@@ -23,6 +23,7 @@ from elastic_tts.policy.sizing import (
     STEP_DOWN,
     STEP_UP,
     burst_sigma,
+    capacity_short,
     episodes_after,
     expected_max,
     fitted_utilisation,
@@ -436,6 +437,103 @@ def test_while_the_load_runs_ahead_only_a_sure_step_up_counts() -> None:
     bad = size(spec, replace_share(within, 0.5), calm, T0 + 15, ready_capacity=100.0,
                ready_slots=1, slack=3.0)
     assert bad.utilisation == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(
+    ("label", "ready", "asked", "expected"),
+    [
+        # 2000 chars/s of capacity asked at 60 %: 1200 chars/s sized for; its noise over
+        # the 300 s window (100 characters a request) is sqrt(1200 x 100 x 2 / 300) = 28
+        # chars/s, so a shortfall is out of the noise above 2 x 28 / 0.6 = 94 of capacity
+        ("nothing asked: unknown", 0.0, 0.0, False),
+        ("every replica asked for is Ready", 2000.0, 2000.0, False),
+        ("more Ready than asked (a scale-down)", 2400.0, 2000.0, False),
+        ("short within the load's noise", 1920.0, 2000.0, False),
+        ("short beyond it", 1880.0, 2000.0, True),
+        ("half of it Pending or interrupted", 1000.0, 2000.0, True),
+    ],
+)
+def test_capacity_is_short_only_beyond_the_noise_of_its_load(
+        label: str, ready: float, asked: float, expected: bool) -> None:
+    assert capacity_short(ready, asked, 0.6, 100.0, 1.0) is expected, label
+
+
+def refused_at(share: float, ready: float, asked: float, utilisation: float = 0.6):
+    """One tick of a settled calibration: 1000 chars/s of smooth load (10 requests/s, so
+    3,000 in the long window), `ready` of capacity Ready out of `asked`."""
+    spec = build(three_pools())
+    memory = Memory(utilisation=utilisation, bursts=readings(*[1.0] * BURST_MIN_SAMPLES))
+    observation = Observation(1000.0, 1000.0, requests_rate=10.0, refused_share=share,
+                              burst_rate=1000.0)
+    return size(spec, observation, memory, T0, ready_capacity=ready, ready_slots=0,
+                slack=3.0, asked_capacity=asked)
+
+
+@pytest.mark.parametrize(
+    ("label", "share", "ready", "asked", "moves"),
+    [
+        # 2000 Ready at 60 % carry the 1000 chars/s (the load is within what they were
+        # sized for, so the lag test does not fire): the refusals are about utilisation
+        ("30 % refused at full capacity steps down", 0.3, 2000.0, 2000.0, "down"),
+        # the same refusals with 2000 of 4000 asked Ready (a wave, spot Pending)
+        ("30 % refused with half the capacity Pending holds", 0.3, 2000.0, 4000.0, "hold"),
+        ("a drift down is held as well", 0.11, 2000.0, 4000.0, "hold"),
+        # a shortfall only adds refusals: surely below the target is so all the more
+        ("none refused while short still steps up", 0.0, 2000.0, 4000.0, "up"),
+    ],
+)
+def test_refusals_while_capacity_is_short_do_not_lower_the_calibration(
+        label: str, share: float, ready: float, asked: float, moves: str) -> None:
+    result = refused_at(share, ready, asked)
+    if moves == "down":
+        assert result.utilisation < 0.6, label
+        assert result.calibrate_after is None, label
+    elif moves == "hold":
+        assert result.utilisation == pytest.approx(0.6), label
+        # the long window must leave the shortfall's refusals behind before they teach
+        assert result.calibrate_after == T0 + 300, label
+    else:
+        assert 0.6 < result.utilisation <= 0.6 * STEP_UP + 1e-9, label
+
+
+@settings(max_examples=200, deadline=None)
+@given(share=st.floats(0.0, 1.0), utilisation=st.floats(0.2, 0.69),
+       missing=st.floats(0.1, 0.9))
+def test_a_shortfall_never_lowers_the_calibration_nor_fits_it(
+        share: float, utilisation: float, missing: float) -> None:
+    # Whatever share of refusals a shortfall beyond noise shows, the calibration never
+    # steps down, and never jumps by a fit: at most the one sure step up. At full Ready
+    # capacity the same share, surely above the target, steps it down.
+    ready = 1000.0 / utilisation * 1.2  # the load stays within what Ready was sized for
+    short = refused_at(share, ready, ready / (1.0 - missing), utilisation)
+    assert utilisation - 1e-9 <= short.utilisation <= utilisation * STEP_UP + 1e-9
+    if wilson(share, 3000.0)[0] > REFUSAL_TARGET:
+        assert refused_at(share, ready, ready, utilisation).utilisation < utilisation
+
+
+@pytest.mark.parametrize(
+    ("label", "pools", "lowered"),
+    [
+        ("every GPU replica asked for is Ready", {"gpu": PoolState(4, 4)}, True),
+        ("four of eight are still Pending", {"gpu": PoolState(8, 4, pending=4)}, False),
+        ("two were interrupted", {"gpu-spot": PoolState(4, 2, interrupted=2),
+                                  "gpu": PoolState(2, 2)}, False),
+    ],
+)
+def test_decide_reads_the_shortfall_from_ready_against_asked_replicas(
+        label: str, pools: dict[str, PoolState], lowered: bool) -> None:
+    # 150 chars/s, 30 % of 450 requests refused, four GPU replicas Ready at 60 %
+    # (200 chars/s sized for): at full capacity the refusals step the calibration down;
+    # with replicas asked for and not Ready they leave it where it was.
+    spec = build(three_pools())
+    memory = Memory(utilisation=0.6, bursts=readings(*[1.0] * BURST_MIN_SAMPLES))
+    observation = Observation(150.0, 150.0, pools, requests_rate=1.5, refused_share=0.3,
+                              burst_rate=150.0)
+    learned = decide(spec, observation, memory, T0).memory.utilisation
+    assert learned is not None
+    assert (learned < 0.6) is lowered, label
+    if not lowered:
+        assert learned == pytest.approx(0.6), label
 
 
 def replace_share(observation: Observation, share: float) -> Observation:

@@ -80,7 +80,12 @@ whose load runs ahead of what the Ready replicas were sized for (the
 ~15 s rate above it by more than its noise) starts a long window within which the
 refusals may measure the lag of scaling up rather than the utilisation: meanwhile only
 the fast step up counts (lag adds refusals, so a window that shows the target surely not
-reached shows it all the more without the lag). The utilisation stays within
+reached shows it all the more without the lag). So does a tick whose Ready capacity
+falls short of what every replica asked for would serve (`capacity_short`: interrupted,
+Pending in a spot shortage, still starting), by more than the noise of the load it was
+sized for: the Ready replicas run above the utilisation they were sized for, so their
+refusals measure the missing replicas, and neither step the calibration down nor fit
+it. The utilisation stays within
 `MIN_UTILISATION` and `targetUtilization`. A
 refused request comes back after the worker's retry-after-ms hint (ADMISSION.md: 100 ms
 on a first attempt, doubling), most likely to another replica, and is usually admitted
@@ -239,6 +244,22 @@ def burst_sigma(bursts: tuple[tuple[float, float], ...], spread: float) -> float
     return max(above, below, 0.0) / expected_max(len(bursts))
 
 
+def capacity_short(ready_capacity: float, asked_capacity: float, utilisation: float,
+                   per_request: float, unit: float) -> bool:
+    """Whether the Ready replicas fall short of every replica asked for (interrupted,
+    Pending in a spot shortage, still starting) by more than noise: the load that the
+    missing capacity would carry at `utilisation` exceeds `NOISE_Z` standard deviations
+    of the load the asked replicas were sized for, measured over the refusal window
+    (`LONG_WINDOW_SECONDS`). A smaller shortfall shifts the Ready replicas' utilisation
+    over the window less than the load's own sampling noise does. Nothing asked (0):
+    unknown, never short."""
+    if asked_capacity <= 0:
+        return False
+    sized = asked_capacity * utilisation
+    missing = (asked_capacity - ready_capacity) * utilisation
+    return missing > NOISE_Z * noise(sized, per_request, LONG_WINDOW_SECONDS, unit)
+
+
 def fitted_utilisation(utilisation: float, refused: float) -> float:
     """The utilisation at `REFUSAL_TARGET` refused by the queueing model of
     `model_utilisation`, its slack fitted to `refused` seen at `utilisation`: the
@@ -387,8 +408,14 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
     sized_for = ready_capacity * (learned or scaling.target_utilization)
     steady = fast <= sized_for + NOISE_Z * noise(sized_for, per_request, BURST_WINDOW_SECONDS,
                                                  unit)
+    # Refusals while the Ready capacity falls short of what was asked (an interruption,
+    # spot Pending in a shortage, replicas still starting) measure the missing replicas,
+    # not the utilisation: the Ready ones run above what they were sized for. As for a
+    # lag, the long window must leave such a tick behind before they teach again.
+    short = capacity_short(ready_capacity, asked_capacity,
+                           learned or scaling.target_utilization, per_request, unit)
     calibrate_after = memory.calibrate_after
-    if not steady:  # the refusal window must not hold this tick's lag either
+    if not steady or short:  # the refusal window must not hold this tick's lag either
         calibrate_after = now + LONG_WINDOW_SECONDS
     calm = calibrate_after is None or now >= calibrate_after
     if share is not None and learned is not None and short_rate > 0:
@@ -400,7 +427,7 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
         # makes: it can only show that the target is surely not reached yet.
         if calm or high < REFUSAL_TARGET:
             learned = max(MIN_UTILISATION, learned * step)
-        if high < REFUSAL_TARGET and 0 < long_rate <= sized_for:
+        if high < REFUSAL_TARGET and 0 < long_rate <= sized_for and not short:
             # The calibration's start, read from the evidence: the Ready replicas have
             # run at long_rate / ready_capacity with `share` refused, and the model
             # fitted to that says where the target lies. Steps against a five-minute
