@@ -442,10 +442,11 @@ def test_while_the_load_runs_ahead_only_a_sure_step_up_counts() -> None:
 @pytest.mark.parametrize(
     ("label", "ready", "asked", "expected"),
     [
-        # 2000 chars/s of capacity asked at 60 %: 1200 chars/s sized for; its noise over
+        # 2000 chars/s of capacity asked for a cold start at 60 %: 1200 chars/s sized for;
+        # its noise over
         # the 300 s window (100 characters a request) is sqrt(1200 x 100 x 2 / 300) = 28
         # chars/s, so a shortfall is out of the noise above 2 x 28 / 0.6 = 94 of capacity
-        ("nothing asked: unknown", 0.0, 0.0, False),
+        ("nothing known to be asked for a cold start", 0.0, 0.0, False),
         ("every replica asked for is Ready", 2000.0, 2000.0, False),
         ("more Ready than asked (a scale-down)", 2400.0, 2000.0, False),
         ("short within the load's noise", 1920.0, 2000.0, False),
@@ -466,7 +467,7 @@ def refused_at(share: float, ready: float, asked: float, utilisation: float = 0.
     observation = Observation(1000.0, 1000.0, requests_rate=10.0, refused_share=share,
                               burst_rate=1000.0)
     return size(spec, observation, memory, T0, ready_capacity=ready, ready_slots=0,
-                slack=3.0, asked_capacity=asked)
+                slack=3.0, asked_capacity=asked, settled_capacity=asked)
 
 
 @pytest.mark.parametrize(
@@ -511,22 +512,41 @@ def test_a_shortfall_never_lowers_the_calibration_nor_fits_it(
         assert refused_at(share, ready, ready, utilisation).utilisation < utilisation
 
 
+def plans(*counts: dict[str, int]) -> tuple[tuple[float, dict[str, int]], ...]:
+    """One plan a tick, the last one a tick before T0."""
+    return tuple((T0 - 15.0 * (len(counts) - i), c) for i, c in enumerate(counts))
+
+
 @pytest.mark.parametrize(
-    ("label", "pools", "lowered"),
+    ("label", "pools", "asked", "lowered"),
     [
-        ("every GPU replica asked for is Ready", {"gpu": PoolState(4, 4)}, True),
-        ("four of eight are still Pending", {"gpu": PoolState(8, 4, pending=4)}, False),
-        ("two were interrupted", {"gpu-spot": PoolState(4, 2, interrupted=2),
-                                  "gpu": PoolState(2, 2)}, False),
+        ("every GPU replica asked for is Ready", {"gpu": PoolState(4, 4)},
+         plans(*[{"gpu": 4}] * 10), True),
+        # asked for over a whole cold start (120 s) and a tick: Pending in a shortage
+        ("four of eight still Pending after a cold start",
+         {"gpu": PoolState(8, 4, pending=4, pending_seconds=150.0)},
+         plans(*[{"gpu": 8}] * 10), False),
+        ("two interrupted", {"gpu-spot": PoolState(4, 2, interrupted=2),
+                             "gpu": PoolState(2, 2)}, plans(*[{"gpu-spot": 4, "gpu": 2}] * 10),
+         False),
+        # a scale-up under way: the four new replicas were asked a minute ago, so their
+        # cold start is not over; refusals still teach (the lag test covers a load that
+        # outruns the Ready replicas, and this one does not)
+        ("four of eight asked a minute ago", {"gpu": PoolState(8, 4, pending=4)},
+         plans(*[{"gpu": 4}] * 6, *[{"gpu": 8}] * 4), True),
+        ("no plan as old as a cold start: unknown", {"gpu": PoolState(8, 4, pending=4)},
+         plans(*[{"gpu": 8}] * 4), True),
     ],
 )
-def test_decide_reads_the_shortfall_from_ready_against_asked_replicas(
-        label: str, pools: dict[str, PoolState], lowered: bool) -> None:
+def test_decide_reads_a_shortfall_from_replicas_asked_for_a_cold_start(
+        label: str, pools: dict[str, PoolState],
+        asked: tuple[tuple[float, dict[str, int]], ...], lowered: bool) -> None:
     # 150 chars/s, 30 % of 450 requests refused, four GPU replicas Ready at 60 %
     # (200 chars/s sized for): at full capacity the refusals step the calibration down;
-    # with replicas asked for and not Ready they leave it where it was.
+    # with replicas asked for a whole cold start and not Ready they leave it where it was.
     spec = build(three_pools())
-    memory = Memory(utilisation=0.6, bursts=readings(*[1.0] * BURST_MIN_SAMPLES))
+    memory = Memory(utilisation=0.6, bursts=readings(*[1.0] * BURST_MIN_SAMPLES),
+                    plans=asked)
     observation = Observation(150.0, 150.0, pools, requests_rate=1.5, refused_share=0.3,
                               burst_rate=150.0)
     learned = decide(spec, observation, memory, T0).memory.utilisation

@@ -33,7 +33,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from elastic_tts.policy.bridge import Bridge, bridge
-from elastic_tts.policy.model import Backoff, Decision, Memory, Mode, Observation, Transition
+from elastic_tts.policy.model import (
+    Backoff,
+    Decision,
+    Memory,
+    Mode,
+    Observation,
+    PoolState,
+    Transition,
+)
 from elastic_tts.policy.optimise import (
     Plan,
     PoolOption,
@@ -320,7 +328,7 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
                        if capacity_per_replica(spec, p) > 0 and n not in kept_out(spec)),
                       default=0.0),
                   ctx.serving({n: states[n].current for n in spec.pools}, ctx.capacity),
-                  demand_window(spec))
+                  demand_window(spec), _settled(ctx, memory.plans, states))
     demand = sizing.demand
     sized, samples, direction = _stabilise(spec, memory, demand, now)
     plan = _plan(ctx, memory, sized)
@@ -328,7 +336,7 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
     if alone is not None and _prefer_alone(plan, sized, *alone[1:]):
         ctx, plan = alone[0], alone[1]
     chosen = dict(plan.counts)
-    plans = tuple(p for p in memory.plans if now - _longest_window(spec) <= p[0] < now)
+    plans = tuple(p for p in memory.plans if now - _plan_horizon(spec) <= p[0] < now)
     held = _hold(ctx, chosen, plans, sized)
     # A burst (the short rate above the long one, out of its noise) whose reading panics,
     # or that finds nothing Ready that counts: panic has nothing to protect then, but the
@@ -363,6 +371,22 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
                         calibrate_after=sizing.calibrate_after,
                         interruptions=interruptions)
     return finish(targets, _mode(spec, ctx, targets), sized, False, new_memory, notes)
+
+
+def _settled(ctx: _Context, plans: tuple[tuple[float, Mapping[str, int]], ...],
+             states: Mapping[str, PoolState]) -> float:
+    """What the replicas every plan asked for over the last cold start (and a tick) of
+    their pool would serve, each pool counting at least its Ready ones: those have had
+    the time to be Ready, so what of them is not is lost (interrupted, Pending in a
+    shortage), not on its way. A pool whose plans do not reach that far back counts its
+    Ready replicas only."""
+    counts = {}
+    for name, pool in ctx.spec.pools.items():
+        since = ctx.now - pool.cold_start_seconds - ctx.spec.scaling.interval_seconds
+        asked = [p.get(name, 0) for t, p in plans if t >= since - _EPS]
+        known = any(t <= since + _EPS for t, _ in plans)
+        counts[name] = max(states[name].ready, min(asked) if known and asked else 0)
+    return ctx.serving(counts, ctx.capacity)
 
 
 def _bridge(ctx: _Context, held: Mapping[str, int], sized: float, ready_capacity: float,
@@ -432,6 +456,14 @@ def _prefer_alone(mixed: Plan, sized: float, alone: Plan, wanted: float) -> bool
 
 def _longest_window(spec: TTSServiceSpec) -> float:
     return max((scale_down_window(spec, p) for p in spec.pools.values()), default=0.0)
+
+
+def _plan_horizon(spec: TTSServiceSpec) -> float:
+    """How long the plans are kept: the longest scale-down window (`_hold`), and at least
+    a cold start and two ticks, so that `_settled` sees a plan older than a cold start
+    and a tick whatever the jitter of the ticks."""
+    longest_start = max((p.cold_start_seconds for p in spec.pools.values()), default=0.0)
+    return max(_longest_window(spec), longest_start + 2 * spec.scaling.interval_seconds)
 
 
 def _hold(ctx: _Context, chosen: Mapping[str, int],
