@@ -328,7 +328,7 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
                        if capacity_per_replica(spec, p) > 0 and n not in kept_out(spec)),
                       default=0.0),
                   ctx.serving({n: states[n].current for n in spec.pools}, ctx.capacity),
-                  demand_window(spec), _settled(ctx, memory.plans, states))
+                  demand_window(spec), _settled(ctx, memory.plans))
     demand = sizing.demand
     sized, samples, direction = _stabilise(spec, memory, demand, now)
     plan = _plan(ctx, memory, sized)
@@ -373,20 +373,18 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
     return finish(targets, _mode(spec, ctx, targets), sized, False, new_memory, notes)
 
 
-def _settled(ctx: _Context, plans: tuple[tuple[float, Mapping[str, int]], ...],
-             states: Mapping[str, PoolState]) -> float:
-    """What the replicas every plan asked for over the last cold start (and a tick) of
-    their pool would serve, each pool counting at least its Ready ones: those have had
-    the time to be Ready, so what of them is not is lost (interrupted, Pending in a
-    shortage), not on its way. A pool whose plans do not reach that far back counts its
-    Ready replicas only."""
-    counts = {}
-    for name, pool in ctx.spec.pools.items():
-        since = ctx.now - pool.cold_start_seconds - ctx.spec.scaling.interval_seconds
-        asked = [p.get(name, 0) for t, p in plans if t >= since - _EPS]
-        known = any(t <= since + _EPS for t, _ in plans)
-        counts[name] = max(states[name].ready, min(asked) if known and asked else 0)
-    return ctx.serving(counts, ctx.capacity)
+def _settled(ctx: _Context, plans: tuple[tuple[float, Mapping[str, int]], ...]) -> float:
+    """The capacity every plan of the last cold start (the longest pool's) and a tick
+    was sized to serve, the least of them: the replicas behind it have had the time to
+    be Ready, so a Ready capacity short of it was lost (interrupted, Pending in a
+    shortage), not on its way. Whole plans, not pools: during a transition the targets
+    add the old mix to the new one, while each plan is one mix sized for the demand.
+    0 while the plans do not reach that far back (unknown)."""
+    cold = max((p.cold_start_seconds for p in ctx.spec.pools.values()), default=0.0)
+    since = ctx.now - cold - ctx.spec.scaling.interval_seconds
+    if not any(t <= since + _EPS for t, _ in plans):
+        return 0.0
+    return min(ctx.serving(p, ctx.capacity) for t, p in plans if t >= since - _EPS)
 
 
 def _bridge(ctx: _Context, held: Mapping[str, int], sized: float, ready_capacity: float,
