@@ -536,6 +536,12 @@ def plans(*counts: dict[str, int]) -> tuple[tuple[float, dict[str, int]], ...]:
          plans(*[{"gpu": 4}] * 6, *[{"gpu": 8}] * 4), True),
         ("no plan as old as a cold start: unknown", {"gpu": PoolState(8, 4, pending=4)},
          plans(*[{"gpu": 8}] * 4), True),
+        # spot retried while on-demand covers (make before break): the targets add the
+        # old mix to the new, but every plan was one mix, and the Ready one serves it
+        ("spot Pending behind Ready on-demand cover",
+         {"gpu": PoolState(4, 4), "gpu-spot": PoolState(4, 0, pending=4,
+                                                        pending_seconds=150.0)},
+         plans(*[{"gpu-spot": 4}] * 10), True),
     ],
 )
 def test_decide_reads_a_shortfall_from_replicas_asked_for_a_cold_start(

@@ -33,15 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from elastic_tts.policy.bridge import Bridge, bridge
-from elastic_tts.policy.model import (
-    Backoff,
-    Decision,
-    Memory,
-    Mode,
-    Observation,
-    PoolState,
-    Transition,
-)
+from elastic_tts.policy.model import Backoff, Decision, Memory, Mode, Observation, Transition
 from elastic_tts.policy.optimise import (
     Plan,
     PoolOption,
@@ -378,13 +370,15 @@ def _settled(ctx: _Context, plans: tuple[tuple[float, Mapping[str, int]], ...]) 
     was sized to serve, the least of them: the replicas behind it have had the time to
     be Ready, so a Ready capacity short of it was lost (interrupted, Pending in a
     shortage), not on its way. Whole plans, not pools: during a transition the targets
-    add the old mix to the new one, while each plan is one mix sized for the demand.
-    0 while the plans do not reach that far back (unknown)."""
+    add the old mix to the new one, while each plan is one mix sized for the demand."""
     cold = max((p.cold_start_seconds for p in ctx.spec.pools.values()), default=0.0)
     since = ctx.now - cold - ctx.spec.scaling.interval_seconds
-    if not any(t <= since + _EPS for t, _ in plans):
-        return 0.0
-    return min(ctx.serving(p, ctx.capacity) for t, p in plans if t >= since - _EPS)
+    recent = [p for t, p in plans if t >= since - _EPS]
+    if not recent or not any(t <= since + _EPS for t, _ in plans):
+        return 0.0  # no plan that old, or none since (ticks far apart): unknown
+    # a pool no longer in the spec (memory from an edited spec) serves nothing
+    return min(ctx.serving({n: c for n, c in p.items() if n in ctx.capacity}, ctx.capacity)
+               for p in recent)
 
 
 def _bridge(ctx: _Context, held: Mapping[str, int], sized: float, ready_capacity: float,

@@ -81,9 +81,9 @@ whose load runs ahead of what the Ready replicas were sized for (the
 refusals may measure the lag of scaling up rather than the utilisation: meanwhile only
 the fast step up counts (lag adds refusals, so a window that shows the target surely not
 reached shows it all the more without the lag). So does a tick whose Ready capacity
-falls short of what the replicas asked for over a whole cold start would serve
-(`capacity_short`: interrupted, Pending in a spot shortage), by more than the noise of
-the load they were sized for: the Ready replicas run above the utilisation they were
+falls short of the capacity every plan of the last cold start was sized to serve
+(`capacity_short`: replicas interrupted, Pending in a spot shortage), by more than the
+noise of the load it was sized for: the Ready replicas run above the utilisation they were
 sized for, so their refusals measure the missing replicas, and neither step the
 calibration down nor fit it. Replicas still starting after a scale-up do not count as
 short: the lag test above covers a load that outruns them, and freezing the down-steps
@@ -250,12 +250,12 @@ def burst_sigma(bursts: tuple[tuple[float, float], ...], spread: float) -> float
 
 def capacity_short(ready_capacity: float, settled_capacity: float, utilisation: float,
                    per_request: float, unit: float) -> bool:
-    """Whether the Ready replicas fall short of those asked for over a whole cold start
-    (`settled_capacity`: they have had the time to be Ready, so what of them is not was
-    lost to an interruption or is Pending in a shortage, not on its way) by more than
-    noise: the load that the missing capacity would carry at `utilisation` exceeds
-    `NOISE_Z` standard deviations of the load those replicas were sized for, measured
-    over the refusal window (`LONG_WINDOW_SECONDS`). A smaller shortfall shifts the Ready
+    """Whether the Ready capacity falls short of what every plan of the last cold start
+    was sized to serve (`settled_capacity`: its replicas have had the time to be Ready,
+    so what of it is not was lost to an interruption or is Pending in a shortage, not on
+    its way) by more than noise: the load that the missing capacity would carry at
+    `utilisation` exceeds `NOISE_Z` standard deviations of the load it was sized for,
+    measured over the refusal window (`LONG_WINDOW_SECONDS`). A smaller shortfall shifts the Ready
     replicas' utilisation over the window less than the load's own sampling noise does.
     Nothing settled (0): unknown, never short."""
     if settled_capacity <= 0:
@@ -356,8 +356,8 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
          settled_capacity: float = 0.0) -> Sizing:
     """Capacity wanted for this tick (see the module doc); `ready_capacity` is what the
     Ready replicas serve now and `asked_capacity` what every replica asked for would, in
-    the same unit as the demand; `settled_capacity` what those asked for over a whole
-    cold start of their pool would (0: unknown); `ready_slots` is their concurrency
+    the same unit as the demand; `settled_capacity` what every plan of the last cold
+    start was sized to serve, the least of them (0: unknown); `ready_slots` is their concurrency
     slots, and `slack` that of the slowest pool that counts."""
     scaling = spec.scaling
     unit = chars_per_unit(spec)
@@ -415,10 +415,11 @@ def size(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: fl
     sized_for = ready_capacity * (learned or scaling.target_utilization)
     steady = fast <= sized_for + NOISE_Z * noise(sized_for, per_request, BURST_WINDOW_SECONDS,
                                                  unit)
-    # Refusals while the Ready capacity falls short of what was asked for a whole cold
-    # start (an interruption or a wave, spot Pending in a shortage) measure the missing
-    # replicas, not the utilisation: the Ready ones run above what they were sized for.
-    # As for a lag, the long window must leave such a tick behind before they teach again.
+    # Refusals while the Ready capacity falls short of what the plans of a whole cold
+    # start were sized for (an interruption or a wave, spot Pending in a shortage)
+    # measure the missing replicas, not the utilisation: the Ready ones run above what
+    # they were sized for. As for a lag, the long window must leave such a tick behind
+    # before they teach again.
     short = capacity_short(ready_capacity, settled_capacity,
                            learned or scaling.target_utilization, per_request, unit)
     calibrate_after = memory.calibrate_after
