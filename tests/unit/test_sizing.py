@@ -562,6 +562,38 @@ def test_decide_reads_a_shortfall_from_replicas_asked_for_a_cold_start(
         assert learned == pytest.approx(0.6), label
 
 
+def test_the_plans_decide_keeps_reach_back_a_cold_start_for_the_shortfall() -> None:
+    # Twelve ticks with every replica asked for Ready and refusals at the target, then
+    # 30 % refused: with a third of each pool lost the calibration holds, with all Ready
+    # it steps down (a headroom of 2 keeps what is left above the load, so the lag test
+    # does not fire). The plans the ticks left in memory must reach back the GPU's 120 s
+    # cold start and a tick for the loss to be seen, whatever the ticks' jitter (here
+    # each comes a second late).
+    spec = build(three_pools(burstHeadroom=2.0))
+    memory = Memory(utilisation=0.6, bursts=readings(*[1.0] * BURST_MIN_SAMPLES))
+    now = T0
+    for _ in range(12):
+        targets = memory.targets or {"gpu": 4}
+        pools = {n: PoolState(c, c) for n, c in targets.items()}
+        observation = Observation(150.0, 150.0, pools, requests_rate=1.5,
+                                  refused_share=REFUSAL_TARGET, burst_rate=150.0)
+        memory = decide(spec, observation, memory, now).memory
+        now += 16.0
+    held = dict(memory.targets)
+    before = memory.utilisation
+    assert before is not None and any(c >= 3 for c in held.values()), held
+
+    def last(ready: dict[str, int]) -> float | None:
+        pools = {n: PoolState(c, ready.get(n, c)) for n, c in held.items()}
+        observation = Observation(150.0, 150.0, pools, requests_rate=1.5,
+                                  refused_share=0.3, burst_rate=150.0)
+        return decide(spec, observation, memory, now).memory.utilisation
+
+    assert last({n: c - c // 3 for n, c in held.items()}) == pytest.approx(before)
+    lowered = last({})
+    assert lowered is not None and lowered < before
+
+
 def replace_share(observation: Observation, share: float) -> Observation:
     return dataclasses.replace(observation, refused_share=share)
 
