@@ -22,6 +22,7 @@ from elastic_tts.policy.spec import TTSServiceSpec
 from elastic_tts.simulator.baselines import build_baselines
 from elastic_tts.simulator.bounds import (
     BUCKETS,
+    SEARCH_STEPS,
     Oracle,
     Variant,
     search_utilisations,
@@ -290,7 +291,8 @@ def tune_baselines(comparison: Comparison, worker: WorkerModel | None = None
 
 def runs_planned(spec: TTSServiceSpec, both_dispatches: bool = True) -> int:
     """About how many simulations `compare` runs (for sizing a progress bar): every
-    policy, the other dispatch, and about four oracle variants per bucket length."""
+    policy, the other dispatch, and the oracle variants a bisection of the utilisation
+    grid measures per bucket length."""
     policies, _ = build_baselines(spec, 1.0)
     runs = 1 + len(policies) + (1 if cpu_only_feasible(spec) else 0)
-    return runs + (1 if both_dispatches and len(spec.pools) > 1 else 0) + 4 * len(BUCKETS)
+    return runs + (1 if both_dispatches and len(spec.pools) > 1 else 0) + SEARCH_STEPS * len(BUCKETS)
