@@ -171,6 +171,12 @@ def test_load_up_brings_gpu_and_load_down_hands_over_to_cpu(
     # The API server prunes status fields its schema lacks: the engine's memory must be
     # declared in the CRD to survive, or a restarted operator would start from nothing.
     assert peak["engine"]["memory"]["samples"]
+    # Status is atomic in the CRD: the API server records the operator's status writes as
+    # one managed field, not one per leaf, so each copy of the object a watcher holds
+    # stays small (the status schema says why).
+    managed = (admin.get(TTSSERVICES, namespace, "load") or {})["metadata"]["managedFields"]
+    writes = [m for m in managed if m.get("subresource") == "status"]
+    assert writes and all(m["fieldsV1"] == {"f:status": {}} for m in writes), writes
 
     exporter.set_load("load", "cpu", 5, namespace=namespace)
     wait_for("gpu scaled away", lambda: replicas(admin, namespace, "load-gpu") == 0,
