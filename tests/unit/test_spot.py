@@ -95,10 +95,16 @@ def test_interruptions_of_a_wave_are_not_routine() -> None:
     # a wave's own back-off: its interruptions add nothing (only a day's fading)
     routine = update_exposure(spec, hit, seen, wave, T0 + 15)["gpu-spot"][2]
     assert routine == pytest.approx(5.0, rel=1e-3)
-    # a back-off for Pending replicas: the reclaims are routine
+    # a back-off for Pending replicas: a reclaim or two are routine ...
     pending = {"gpu-spot": Backoff(T0 + 300, 1, "pending 130s > 120s")}
-    routine = update_exposure(spec, hit, seen, pending, T0 + 15)["gpu-spot"][2]
-    assert routine == pytest.approx(15.0, rel=1e-3)
+    few = Observation(0, 0, {"gpu-spot": PoolState(current=100, ready=98, interrupted=2)})
+    routine = update_exposure(spec, few, seen, pending, T0 + 15,
+                              {"gpu-spot": ((T0 + 15, 2),)})["gpu-spot"][2]
+    assert routine == pytest.approx(7.0, rel=1e-3)
+    # ... but a wave within it is still the wave's, though it starts no back-off of its own
+    routine = update_exposure(spec, hit, seen, pending, T0 + 15,
+                              {"gpu-spot": ((T0 + 15, 10),)})["gpu-spot"][2]
+    assert routine == pytest.approx(5.0, rel=1e-3)
 
 
 def steady(spec_replicas: int, experience: tuple[float, float] | None

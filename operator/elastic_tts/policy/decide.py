@@ -280,7 +280,8 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
     interruptions = recent_interruptions(spec, observation, memory.interruptions, now)
     backoff = update_backoff(spec, observation, memory.backoff, now, interruptions,
                              memory.spot_exposure)
-    exposure = update_exposure(spec, observation, memory.spot_exposure, backoff, now)
+    exposure = update_exposure(spec, observation, memory.spot_exposure, backoff, now,
+                               interruptions)
     ctx = _Context(spec, observation, now, schedule, backoff, _capacities(spec))
     current = {n: observation.pool(n).current for n in spec.pools}
     retry = {n: b.until for n, b in backoff.items() if now < b.until}

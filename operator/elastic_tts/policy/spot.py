@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from elastic_tts.policy.model import Backoff, Observation
+from elastic_tts.policy.model import Backoff, Observation, PoolState
 from elastic_tts.policy.spec import TTSServiceSpec
 
 WAVE_WINDOW_SECONDS = 300.0
@@ -128,14 +128,26 @@ def is_wave(interrupted: int, current: int, rate: float | None = None) -> bool:
     return interrupted >= wave_threshold(current, rate)
 
 
+def _wave(state: PoolState, events: tuple[tuple[float, int], ...],
+          seen: tuple[float, float, float] | None) -> int | None:
+    """How many were lost within the window, when this tick's interruptions make a wave."""
+    lost = sum(n for _, n in events)
+    if state.interrupted > 0 and is_wave(lost, state.current, rate_bound(seen)):
+        return lost
+    return None
+
+
 def update_exposure(spec: TTSServiceSpec, observation: Observation, exposure: Exposure,
-                    backoff: Mapping[str, Backoff], now: float) -> dict[str, tuple[float, float,
-                                                                                    float]]:
+                    backoff: Mapping[str, Backoff], now: float,
+                    interruptions: Interruptions | None = None
+                    ) -> dict[str, tuple[float, float, float]]:
     """Each spot pool's replica-time since the last tick (the replicas that can be
     reclaimed: asked for and not Pending) and its routine interruptions, both decayed over
-    `RATE_MEMORY_SECONDS`. Interruptions of a tick that detects a wave, or that fall within
-    a wave's back-off, are the wave's, not routine."""
+    `RATE_MEMORY_SECONDS`. Interruptions of a tick that makes a wave (whatever back-off the
+    pool is in already), or that fall within a wave's back-off, are the wave's, not
+    routine: counted as routine they would raise the bar for the next wave."""
     updated: dict[str, tuple[float, float, float]] = {}
+    recent = interruptions or {}
     for pool in spec.pools.values():
         if not pool.is_spot:
             continue
@@ -147,6 +159,8 @@ def update_exposure(spec: TTSServiceSpec, observation: Observation, exposure: Ex
         exposed = max(state.current - state.pending, 0) * min(max(gap, 0.0), _MAX_GAP_SECONDS)
         entry = backoff.get(pool.name)
         wave = entry is not None and entry.cause.startswith("wave") and now < entry.until
+        if _wave(state, recent.get(pool.name, ()), previous) is not None:
+            wave = True
         routine = 0 if wave else state.interrupted
         updated[pool.name] = (now, seconds * decay + exposed, events * decay + routine)
     return updated
@@ -166,9 +180,8 @@ def update_backoff(
         previous = backoff.get(pool.name)
         active = previous is not None and now < previous.until
         cause = None
-        lost = sum(n for _, n in recent.get(pool.name, ()))
-        if state.interrupted > 0 and is_wave(lost, state.current,
-                                             rate_bound(seen.get(pool.name))):
+        lost = _wave(state, recent.get(pool.name, ()), seen.get(pool.name))
+        if lost is not None:
             cause = f"wave: {lost} interrupted within {WAVE_WINDOW_SECONDS:.0f}s"
         elif state.pending > 0 and state.pending_seconds > pool.fallback_after_seconds:
             cause = f"pending {state.pending_seconds:.0f}s > {pool.fallback_after_seconds:.0f}s"
