@@ -44,7 +44,7 @@ import math
 from collections.abc import Mapping
 
 from elastic_tts.policy.model import Backoff, Observation, PoolState
-from elastic_tts.policy.spec import TTSServiceSpec
+from elastic_tts.policy.spec import Pool, TTSServiceSpec
 
 WAVE_WINDOW_SECONDS = 300.0
 WAVE_MIN = 2  # one reclaim is never a wave: it is replaced on spot
@@ -128,6 +128,10 @@ def is_wave(interrupted: int, current: int, rate: float | None = None) -> bool:
     return interrupted >= wave_threshold(current, rate)
 
 
+def _spot_states(spec: TTSServiceSpec, observation: Observation) -> list[tuple[Pool, PoolState]]:
+    return [(pool, observation.pool(pool.name)) for pool in spec.pools.values() if pool.is_spot]
+
+
 def _wave(state: PoolState, events: tuple[tuple[float, int], ...],
           seen: tuple[float, float, float] | None) -> int | None:
     """How many were lost within the window, when this tick's interruptions make a wave."""
@@ -148,19 +152,15 @@ def update_exposure(spec: TTSServiceSpec, observation: Observation, exposure: Ex
     routine: counted as routine they would raise the bar for the next wave."""
     updated: dict[str, tuple[float, float, float]] = {}
     recent = interruptions or {}
-    for pool in spec.pools.values():
-        if not pool.is_spot:
-            continue
-        state = observation.pool(pool.name)
-        previous = exposure.get(pool.name)
-        since, seconds, events = previous if previous is not None else (now, 0.0, 0.0)
-        gap = now - since
-        decay = math.exp(-max(gap, 0.0) / RATE_MEMORY_SECONDS)
-        exposed = max(state.current - state.pending, 0) * min(max(gap, 0.0), _MAX_GAP_SECONDS)
+    for pool, state in _spot_states(spec, observation):
+        seen = exposure.get(pool.name)
+        since, seconds, events = seen if seen is not None else (now, 0.0, 0.0)
+        gap = max(now - since, 0.0)
+        decay = math.exp(-gap / RATE_MEMORY_SECONDS)
+        exposed = max(state.current - state.pending, 0) * min(gap, _MAX_GAP_SECONDS)
         entry = backoff.get(pool.name)
-        wave = entry is not None and entry.cause.startswith("wave") and now < entry.until
-        if _wave(state, recent.get(pool.name, ()), previous) is not None:
-            wave = True
+        wave = ((entry is not None and entry.cause.startswith("wave") and now < entry.until)
+                or _wave(state, recent.get(pool.name, ()), seen) is not None)
         routine = 0 if wave else state.interrupted
         updated[pool.name] = (now, seconds * decay + exposed, events * decay + routine)
     return updated
@@ -173,10 +173,7 @@ def update_backoff(
     updated: dict[str, Backoff] = {}
     recent = interruptions or {}
     seen = exposure or {}
-    for pool in spec.pools.values():
-        if not pool.is_spot:
-            continue
-        state = observation.pool(pool.name)
+    for pool, state in _spot_states(spec, observation):
         previous = backoff.get(pool.name)
         active = previous is not None and now < previous.until
         cause = None
