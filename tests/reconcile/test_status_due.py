@@ -61,6 +61,7 @@ FIGURES = [  # each moves with the load alone: written at the refresh, not befor
     ("engine.memory.samples", [[T0, 85.7], [T0 + 15, 107.1]]),
     ("engine.memory.utilisation", 0.64),
     ("engine.memory.bursts", [[T0, 1.1], [T0 + 15, 1.4]]),
+    ("engine.memory.spotExposure", {"spot": [T0 + 15, 3600.0, 0.0]}),
     ("lastDecision.reason", "demand 107.1 chars/s at 64% utilisation: gpu 1, cpu 2"),
     ("lastDecision.reason", "no change (gpu 1, cpu 2): demand 80 chars/s, holding for 86"),
 ]

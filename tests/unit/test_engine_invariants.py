@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given, settings
@@ -48,13 +49,23 @@ def elsewhere(spec: TTSServiceSpec, decision: Decision) -> float:
                for p, n in decision.replicas.items() if p != "spot")
 
 
+# What the engine may have seen of the spot pool before (replica-hours, routine
+# reclaims): nothing beyond the drive, or enough for a tight rate, low or high.
+experiences = st.one_of(st.none(), st.tuples(st.floats(1, 5000), st.floats(0, 500)))
+
+
 @settings(max_examples=80, deadline=None)
-@given(spec=spot_specs(), load=st.floats(100, 900), lost=st.integers(1, 6))
+@given(spec=spot_specs(), load=st.floats(100, 900), lost=st.integers(1, 6),
+       experience=experiences)
 def test_an_interruption_moves_at_most_its_own_capacity_unless_a_wave(
-        spec: TTSServiceSpec, load: float, lost: int) -> None:
+        spec: TTSServiceSpec, load: float, lost: int,
+        experience: tuple[float, float] | None) -> None:
     cluster = FakeCluster(spec)
     ticks = drive(spec, cluster, [load] * 20, T0)  # five minutes: everything Ready
     before = ticks[-1].decision
+    if experience is not None:
+        before = replace(before, memory=replace(before.memory, spot_exposure={
+            "spot": (ticks[-1].now, experience[0] * 3600.0, experience[1])}))
     spot = before.replicas["spot"]
     if spot == 0:
         return

@@ -46,7 +46,12 @@ from elastic_tts.policy.reason import describe
 from elastic_tts.policy.schedule import Bounds, ScheduleState, evaluate_schedule
 from elastic_tts.policy.sizing import Sizing, model_utilisation, size
 from elastic_tts.policy.spec import Pool, TTSServiceSpec
-from elastic_tts.policy.spot import in_backoff, recent_interruptions, update_backoff
+from elastic_tts.policy.spot import (
+    in_backoff,
+    recent_interruptions,
+    update_backoff,
+    update_exposure,
+)
 
 _EPS = 1e-9
 # A pool whose replica may wait less than this many of its own service times before the
@@ -273,7 +278,10 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
            ) -> Decision:
     schedule = evaluate_schedule(spec, now)
     interruptions = recent_interruptions(spec, observation, memory.interruptions, now)
-    backoff = update_backoff(spec, observation, memory.backoff, now, interruptions)
+    backoff = update_backoff(spec, observation, memory.backoff, now, interruptions,
+                             memory.spot_exposure)
+    exposure = update_exposure(spec, observation, memory.spot_exposure, backoff, now,
+                               interruptions)
     ctx = _Context(spec, observation, now, schedule, backoff, _capacities(spec))
     current = {n: observation.pool(n).current for n in spec.pools}
     retry = {n: b.until for n, b in backoff.items() if now < b.until}
@@ -307,7 +315,7 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
         kept = Memory(blind, memory.sized_for, targets, backoff, None, plans=memory.plans,
                       bursts=memory.bursts, episodes=memory.episodes,
                       utilisation=memory.utilisation,
-                      interruptions=interruptions)
+                      interruptions=interruptions, spot_exposure=exposure)
         what = "fallback replicas" if missing == "fallbackReplicas" else "holding replicas"
         return finish(targets, _mode(spec, ctx, targets), None, True, kept,
                       [f"metrics unavailable: {what}"])
@@ -361,7 +369,7 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
                         utilisation=sizing.learned, panic_until=sizing.panic_until,
                         short_since=since,
                         calibrate_after=sizing.calibrate_after,
-                        interruptions=interruptions)
+                        interruptions=interruptions, spot_exposure=exposure)
     return finish(targets, _mode(spec, ctx, targets), sized, False, new_memory, notes)
 
 

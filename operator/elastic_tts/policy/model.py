@@ -86,6 +86,9 @@ class Memory:
     short_since: float | None = None  # when the Ready capacity fell short of a burst (bridge)
     # spot pool -> (time, replicas interrupted) within the wave window
     interruptions: Mapping[str, tuple[tuple[float, int], ...]] = field(default_factory=dict)
+    # spot pool -> (time, replica-seconds, routine interruptions), decayed: the routine
+    # interruption rate the engine has observed (`policy.spot.update_exposure`)
+    spot_exposure: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +113,8 @@ class Memory:
             "shortSince": self.short_since,
             "interruptions": {name: [[round(t, 3), n] for t, n in events]
                               for name, events in self.interruptions.items()},
+            "spotExposure": {name: [round(t, 3), round(seconds, 3), round(events, 6)]
+                             for name, (t, seconds, events) in self.spot_exposure.items()},
         }
 
     @classmethod
@@ -146,6 +151,9 @@ class Memory:
                 short_since=_optional_float(data.get("shortSince")),
                 interruptions={str(name): tuple((float(t), int(n)) for t, n in events)
                                for name, events in data.get("interruptions", {}).items()},
+                spot_exposure={str(name): (float(t), float(seconds), float(events))
+                               for name, (t, seconds, events)
+                               in data.get("spotExposure", {}).items()},
             )
         except (AttributeError, KeyError, TypeError, ValueError):
             return cls()

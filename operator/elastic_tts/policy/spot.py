@@ -5,10 +5,21 @@ once, and the engine keeps the pool's target, so one interruption moves no capac
 elsewhere. A spot pool backs off only when
 
 - its replicas stay Pending past `fallbackAfterSeconds` (no spot capacity), or
-- an interruption wave hits it: at least `WAVE_MIN` replicas, and at least `WAVE_SHARE`
-  of the pool, interrupted within `WAVE_WINDOW_SECONDS`. Single reclaims are routine
-  (a few per replica-month); several within minutes mean the provider is taking the
-  capacity back, and replacements would be reclaimed or stay Pending too.
+- an interruption wave hits it: more replicas interrupted within `WAVE_WINDOW_SECONDS`
+  than the pool's routine rate would give but once in `1 / WAVE_SIGNIFICANCE` windows
+  (and at least `WAVE_MIN`). Single reclaims are routine; many within minutes mean the
+  provider is taking the capacity back, and replacements would be reclaimed or stay
+  Pending too.
+
+The routine rate is what the engine has observed on the pool (`update_exposure`): its
+interruptions outside waves over its replica-time, forgotten over `RATE_MEMORY_SECONDS`,
+taken at its upper confidence bound, so that little experience means a high rate and a
+high bar; the bar is never above a quarter of the pool (`WAVE_SHARE`), the rule before
+any experience. A pool that has seen five reclaims in 100 replica-hours (about the
+simulator's 0.05 per replica-hour) calls seven of 128 within five minutes a wave, where
+the quarter alone waits for 32: on the Azure conversation trace (x4, seed 3, all spot) that
+is the first tick of a wave that takes half the pool over three minutes, not the eighth,
+and every replica lost meanwhile is a cold start of missing capacity.
 
 While backed off the pool counts as zero capacity and the optimiser covers the load from
 every other pool, the cheapest first (CPU may beat on-demand GPU per unit of capacity);
@@ -32,14 +43,32 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from elastic_tts.policy.model import Backoff, Observation
-from elastic_tts.policy.spec import TTSServiceSpec
+from elastic_tts.policy.model import Backoff, Observation, PoolState
+from elastic_tts.policy.spec import Pool, TTSServiceSpec
 
 WAVE_WINDOW_SECONDS = 300.0
-WAVE_MIN = 2
+WAVE_MIN = 2  # one reclaim is never a wave: it is replaced on spot
+# The bar while the routine rate is unknown: a quarter of the pool within the window.
 WAVE_SHARE = 0.25
+# A wave is a count the routine rate gives in at most one window in a thousand: with a
+# window every five minutes that is one false wave in about three days per pool, and a
+# false wave costs little (the survivors stay, the lost replicas are covered on demand
+# for one back-off), while a wave seen late costs a cold start of missing capacity for
+# every replica it takes meanwhile.
+WAVE_SIGNIFICANCE = 1e-3
+# The routine rate at its one-sided 95 % upper confidence bound (z for 0.95).
+RATE_CONFIDENCE_Z = 1.645
+# Experience older than about a day fades: the providers' own interruption figures move
+# with demand for the instance type over days (AWS's Spot advisor reports a trailing
+# month), and a day still holds enough replica-hours for a tight bound.
+RATE_MEMORY_SECONDS = 86400.0
+# A gap between ticks longer than this (an operator restart) adds no replica-time: what
+# happened on the pool meanwhile was not seen.
+_MAX_GAP_SECONDS = 300.0
 
 Interruptions = Mapping[str, tuple[tuple[float, int], ...]]
+# spot pool -> (time, replica-seconds exposed, routine interruptions), both decayed
+Exposure = Mapping[str, tuple[float, float, float]]
 
 
 def recent_interruptions(spec: TTSServiceSpec, observation: Observation,
@@ -60,27 +89,96 @@ def recent_interruptions(spec: TTSServiceSpec, observation: Observation,
     return recent
 
 
-def is_wave(interrupted: int, current: int) -> bool:
+def rate_bound(entry: tuple[float, float, float] | None) -> float | None:
+    """The routine interruption rate per replica-second at its upper confidence bound
+    (Wilson-Hilferty's approximation of the exact Poisson bound, the Gamma(n + 1)
+    quantile over the exposure), or None before any replica-time is seen."""
+    if entry is None or entry[1] <= 0:
+        return None
+    shape = entry[2] + 1.0
+    root = 1.0 - 1.0 / (9.0 * shape) + RATE_CONFIDENCE_Z / (3.0 * math.sqrt(shape))
+    return shape * root ** 3 / entry[1]
+
+
+def poisson_threshold(mean: float) -> int:
+    """The smallest count k with P(N >= k) <= WAVE_SIGNIFICANCE for N ~ Poisson(mean)."""
+    term = cdf = math.exp(-mean)
+    k = 0
+    while 1.0 - cdf > WAVE_SIGNIFICANCE:
+        k += 1
+        term *= mean / k
+        cdf += term
+    return k + 1
+
+
+def wave_threshold(current: int, rate: float | None = None) -> int:
+    """How many interruptions within the window make a wave, for a pool that asks for
+    `current` replicas (its replacements included) with a routine rate `rate` per
+    replica-second (None: unknown)."""
+    share = max(WAVE_MIN, math.ceil(WAVE_SHARE * max(current, 1)))
+    if rate is None:
+        return share
+    mean = rate * max(current, 1) * WAVE_WINDOW_SECONDS
+    return max(WAVE_MIN, min(share, poisson_threshold(mean)))
+
+
+def is_wave(interrupted: int, current: int, rate: float | None = None) -> bool:
     """`interrupted` replicas lost within the window, from a pool that asks for `current`
-    (its replacements included)."""
-    return interrupted >= max(WAVE_MIN, math.ceil(WAVE_SHARE * max(current, 1)))
+    (its replacements included), against the routine rate `rate` (`wave_threshold`)."""
+    return interrupted >= wave_threshold(current, rate)
+
+
+def _spot_states(spec: TTSServiceSpec, observation: Observation) -> list[tuple[Pool, PoolState]]:
+    return [(pool, observation.pool(pool.name)) for pool in spec.pools.values() if pool.is_spot]
+
+
+def _wave(state: PoolState, events: tuple[tuple[float, int], ...],
+          seen: tuple[float, float, float] | None) -> int | None:
+    """How many were lost within the window, when this tick's interruptions make a wave."""
+    lost = sum(n for _, n in events)
+    if state.interrupted > 0 and is_wave(lost, state.current, rate_bound(seen)):
+        return lost
+    return None
+
+
+def update_exposure(spec: TTSServiceSpec, observation: Observation, exposure: Exposure,
+                    backoff: Mapping[str, Backoff], now: float,
+                    interruptions: Interruptions | None = None
+                    ) -> dict[str, tuple[float, float, float]]:
+    """Each spot pool's replica-time since the last tick (the replicas that can be
+    reclaimed: asked for and not Pending) and its routine interruptions, both decayed over
+    `RATE_MEMORY_SECONDS`. Interruptions of a tick that makes a wave (whatever back-off the
+    pool is in already), or that fall within a wave's back-off, are the wave's, not
+    routine: counted as routine they would raise the bar for the next wave."""
+    updated: dict[str, tuple[float, float, float]] = {}
+    recent = interruptions or {}
+    for pool, state in _spot_states(spec, observation):
+        seen = exposure.get(pool.name)
+        since, seconds, events = seen if seen is not None else (now, 0.0, 0.0)
+        gap = max(now - since, 0.0)
+        decay = math.exp(-gap / RATE_MEMORY_SECONDS)
+        exposed = max(state.current - state.pending, 0) * min(gap, _MAX_GAP_SECONDS)
+        entry = backoff.get(pool.name)
+        wave = ((entry is not None and entry.cause.startswith("wave") and now < entry.until)
+                or _wave(state, recent.get(pool.name, ()), seen) is not None)
+        routine = 0 if wave else state.interrupted
+        updated[pool.name] = (now, seconds * decay + exposed, events * decay + routine)
+    return updated
 
 
 def update_backoff(
     spec: TTSServiceSpec, observation: Observation, backoff: Mapping[str, Backoff], now: float,
-    interruptions: Interruptions | None = None,
+    interruptions: Interruptions | None = None, exposure: Exposure | None = None,
 ) -> dict[str, Backoff]:
     updated: dict[str, Backoff] = {}
     recent = interruptions or {}
-    for pool in spec.pools.values():
-        if not pool.is_spot:
-            continue
-        state = observation.pool(pool.name)
+    seen = exposure or {}
+    for pool, state in _spot_states(spec, observation):
         previous = backoff.get(pool.name)
         active = previous is not None and now < previous.until
         cause = None
-        lost = sum(n for _, n in recent.get(pool.name, ()))
-        if state.interrupted > 0 and is_wave(lost, state.current):
+        lost = _wave(state, recent.get(pool.name, ()), seen.get(pool.name))
+        if lost is not None:
             cause = f"wave: {lost} interrupted within {WAVE_WINDOW_SECONDS:.0f}s"
         elif state.pending > 0 and state.pending_seconds > pool.fallback_after_seconds:
             cause = f"pending {state.pending_seconds:.0f}s > {pool.fallback_after_seconds:.0f}s"

@@ -90,17 +90,18 @@ def scale_events(changes: Sequence[ScaleChange], reason: str) -> list[Event]:
 
 # What status shows that moves with the load tick by tick rather than with what the
 # operator did: the figures the engine read, its rolling memory (rate samples, burst
-# readings, the calibration's drift), how long a pod has waited. A tick that changes only
-# these writes status every few ticks (`due`), not every tick: at 500 services a status
-# patch per tick, and the watch event it sends back to every operator, was most of what
-# the API server served (bench/bench_operator.py). Replicas, conditions, mode, window,
-# weights, back-off and interruptions are written as they change. A decision's reason
-# goes with its replicas: under a noisy load one that changes nothing says "within
-# tolerance", "holding for" or neither from tick to tick, and what made it change
-# anything else (an outage, spot, a window, a pause) is a condition or a field of its own.
+# readings, the calibration's drift, the replica-time spot pools have run), how long a
+# pod has waited. A tick that changes only these writes status every few ticks (`due`),
+# not every tick: at 500 services a status patch per tick, and the watch event it sends
+# back to every operator, was most of what the API server served (bench/bench_operator.py).
+# Replicas, conditions, mode, window, weights, back-off and interruptions are written as
+# they change. A decision's reason goes with its replicas: under a noisy load one that
+# changes nothing says "within tolerance", "holding for" or neither from tick to tick, and
+# what made it change anything else (an outage, spot, a window, a pause) is a condition or
+# a field of its own.
 _FIGURES_ONLY = ("load", "costPerHour")
 _ROLLING_MEMORY = ("samples", "sizedFor", "plans", "bursts", "episodes", "utilisation",
-                   "calibrateAfter")
+                   "calibrateAfter", "spotExposure")
 _POOL_FIGURES = ("pendingSeconds", "requestsPerSecond", "charactersPerSecond")
 
 
