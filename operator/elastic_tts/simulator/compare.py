@@ -295,4 +295,5 @@ def runs_planned(spec: TTSServiceSpec, both_dispatches: bool = True) -> int:
     grid measures per bucket length."""
     policies, _ = build_baselines(spec, 1.0)
     runs = 1 + len(policies) + (1 if cpu_only_feasible(spec) else 0)
-    return runs + (1 if both_dispatches and len(spec.pools) > 1 else 0) + SEARCH_STEPS * len(BUCKETS)
+    other_dispatch = 1 if both_dispatches and len(spec.pools) > 1 else 0
+    return runs + other_dispatch + SEARCH_STEPS * len(BUCKETS)
