@@ -129,12 +129,25 @@ def test_capacity_follows_load_up_and_down(make_loop: LoopFactory,
     assert down.at - last_high >= window - 0.01, (down.at - last_high)
     low_capacity = decided_capacity(loop, ticks[-1])
     assert low_capacity < at_fall
-    let_go = fall + SCRAPE + LONG_RATE_WINDOW + DOWN_WINDOW + 2 * INTERVAL + 5.0  # + margin
-    assert first_time_capacity_reaches_down(loop, fall, low_capacity) <= let_go
+    # The capacity goes one pool window after the last demand the engine saw above what it
+    # keeps. That demand follows the load down within a scrape and the long rate window;
+    # as the faster pools leave and the slower one takes every request, their backlog and
+    # retries can lift it once more, within a pool window and two ticks of that.
+    last_above = max((t.at for t in ticks if t.demand > low_capacity + 1e-6), default=fall)
+    assert last_above <= fall + SCRAPE + LONG_RATE_WINDOW + DOWN_WINDOW + 2 * INTERVAL, (
+        f"demand above {low_capacity:g} until {last_above - fall:.1f}s after the fall")
+    let_go = (max(fall + SCRAPE + LONG_RATE_WINDOW, last_above) + DOWN_WINDOW + 2 * INTERVAL
+              + 5.0)  # + margin
+    released = first_time_capacity_reaches_down(loop, fall, low_capacity)
+    assert released <= let_go, (
+        f"capacity down to {low_capacity:g} {released - fall:.1f}s after the fall; the last "
+        f"demand above it {last_above - fall:.1f}s after, bound {let_go - fall:.1f}s")
     figures.notes.append(
         f"load back down at t+{fall - origin:.0f}s: first smaller decision at "
         f"t+{down.at - origin:.1f}s, {down.at - last_high:.1f}s after the last tick that "
-        f"needed the peak capacity (window {window:g}s)")
+        f"needed the peak capacity (window {window:g}s); capacity down to "
+        f"{low_capacity:g} at t+{released - origin:.1f}s, the last demand above it at "
+        f"t+{last_above - origin:.1f}s")
 
     # The engine decided what the simulator predicts from the same observations.
     assert not gaps(ticks), "the recorder missed ticks; the replay would not be faithful"
