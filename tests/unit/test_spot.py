@@ -39,9 +39,18 @@ def survival(mean: float, k: int) -> float:
 
 @pytest.mark.parametrize("mean", [0.0, 0.004, 0.05, 0.53, 1.12, 3.3, 20.0, 80.0])
 def test_the_threshold_is_the_first_count_as_rare_as_the_significance(mean: float) -> None:
-    k = poisson_threshold(mean)
+    k = poisson_threshold(mean, at_most=10_000)  # a cap that does not bind here
     assert survival(mean, k) <= WAVE_SIGNIFICANCE + 1e-12
     assert k == 1 or survival(mean, k - 1) > WAVE_SIGNIFICANCE
+
+
+@pytest.mark.timeout(5)
+def test_a_rate_bound_from_seconds_of_experience_gives_the_quarter_at_once() -> None:
+    # Two ticks a second apart (a conflict's retry) leave 20 replica-seconds and no
+    # reclaim: the bound is about 0.15 per replica-second, a mean of 890 in the window,
+    # whose exp(-mean) underflows; the bar is the quarter of the pool, reached at once.
+    assert wave_threshold(20, rate_bound((T0, 20.0, 0.0))) == 5
+    assert poisson_threshold(890.0, at_most=5) == 5
 
 
 def test_the_rate_bound_is_above_the_estimate_and_tightens_with_experience() -> None:

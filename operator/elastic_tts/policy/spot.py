@@ -100,15 +100,18 @@ def rate_bound(entry: tuple[float, float, float] | None) -> float | None:
     return shape * root ** 3 / entry[1]
 
 
-def poisson_threshold(mean: float) -> int:
-    """The smallest count k with P(N >= k) <= WAVE_SIGNIFICANCE for N ~ Poisson(mean)."""
+def poisson_threshold(mean: float, at_most: int) -> int:
+    """The smallest count k with P(N >= k) <= WAVE_SIGNIFICANCE for N ~ Poisson(mean), or
+    `at_most` where that is smaller. The sum stops there: the caller needs no more, and
+    for a large mean (a rate bound from seconds of experience) exp(-mean) underflows to 0
+    and the sum would never reach the significance."""
     term = cdf = math.exp(-mean)
     k = 0
-    while 1.0 - cdf > WAVE_SIGNIFICANCE:
+    while 1.0 - cdf > WAVE_SIGNIFICANCE and k + 1 < at_most:
         k += 1
         term *= mean / k
         cdf += term
-    return k + 1
+    return min(k + 1, at_most)
 
 
 def wave_threshold(current: int, rate: float | None = None) -> int:
@@ -119,7 +122,7 @@ def wave_threshold(current: int, rate: float | None = None) -> int:
     if rate is None:
         return share
     mean = rate * max(current, 1) * WAVE_WINDOW_SECONDS
-    return max(WAVE_MIN, min(share, poisson_threshold(mean)))
+    return max(WAVE_MIN, poisson_threshold(mean, share))
 
 
 def is_wave(interrupted: int, current: int, rate: float | None = None) -> bool:
