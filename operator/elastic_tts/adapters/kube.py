@@ -19,11 +19,6 @@ from elastic_tts.reconcile.ports import ApiError, Conflict, Expired, Kind, Manif
 Listed = tuple[list[Manifest], str]  # objects, and the resourceVersion they were listed at
 WATCH_READ_BYTES = 64 * 1024
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
-# Connections kept open to the API server: as many requests as ticks have in flight at
-# once (16 tick threads; each lists its Deployments and pods together until the watch
-# cache has listed), plus the cache's two watch streams per namespace, so none is
-# discarded and re-opened with a new TLS handshake.
-POOL_SIZE = 32
 
 
 class PykubeCluster:
@@ -31,10 +26,15 @@ class PykubeCluster:
         self._api = api
 
     @classmethod
-    def from_env(cls, timeout: float = 10.0) -> PykubeCluster:
-        """In-cluster service account, else $KUBECONFIG or ~/.kube/config."""
+    def from_env(cls, concurrency: int = 1, timeout: float = 10.0) -> PykubeCluster:
+        """In-cluster service account, else $KUBECONFIG or ~/.kube/config.
+
+        `concurrency`: the threads that use this client at once. Connections kept open:
+        two per thread (a tick lists its Deployments and pods together until the watch
+        cache has listed), so none is discarded and re-opened with a new TLS handshake;
+        the cache's watch streams take theirs beyond that."""
         config = pykube.KubeConfig.from_env()
-        adapter = pykube.http.KubernetesHTTPAdapter(config, pool_maxsize=POOL_SIZE)
+        adapter = pykube.http.KubernetesHTTPAdapter(config, pool_maxsize=2 * concurrency)
         api = pykube.HTTPClient(config, timeout=timeout, http_adapter=adapter)
         freeze_environment(api.session, api.url)
         return cls(api)

@@ -54,7 +54,6 @@ SIGNALS = {
 }
 
 Series = list[tuple[Mapping[str, str], float]]
-POOL_SIZE = 32  # connections kept to each Prometheus: ticks and their reads at once
 FRESH_SHARE = 1 / 4  # of the shortest window: how long one answer serves a namespace
 # window -> signal -> pool -> value, for one service
 ServiceLoad = dict[str, dict[str, dict[str, float]]]
@@ -146,8 +145,12 @@ def _split(series: Series, windows: tuple[str, ...]) -> dict[str, ServiceLoad]:
 
 
 class PrometheusLoadSource:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 concurrency: int = 1) -> None:
+        """`concurrency`: the threads that ask at once; as many connections are kept open
+        to each Prometheus, one a tick's read."""
         self._clock = clock
+        self._connections = concurrency
         self._clients: dict[str, PrometheusConnect] = {}
         self._batches: dict[tuple[str, str, tuple[str, ...], float], _Batch] = {}
         self._lock = threading.Lock()
@@ -198,7 +201,7 @@ class PrometheusLoadSource:
                 # A namespace's answer is megabytes: inflating it cost more CPU than
                 # parsing it (0.33 s against 0.19 s at 500 services, cProfile).
                 session.headers["Accept-Encoding"] = "identity"
-                session.mount(url, HTTPAdapter(pool_maxsize=POOL_SIZE,
+                session.mount(url, HTTPAdapter(pool_maxsize=self._connections,
                                                max_retries=Retry(total=0)))
                 client = PrometheusConnect(url=url, retry=Retry(total=0), session=session)
                 self._clients[url] = client

@@ -17,6 +17,7 @@ import kopf
 from elastic_tts.adapters.kube import PykubeCluster
 from elastic_tts.adapters.prometheus import PrometheusLoadSource
 from elastic_tts.handlers import metrics
+from elastic_tts.handlers.autoscaler import TICK_THREADS
 from elastic_tts.policy import SpecError, parse_spec
 from elastic_tts.reconcile import reasons
 from elastic_tts.reconcile.children import converge_children
@@ -40,7 +41,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # The clients every service shares. Credentials: the in-cluster service account, else
     # kubeconfig, the same source kopf logs in with (below).
     tick_settings = memo.get("tick_settings") or TickSettings()
-    memo.ticker = Ticker(PykubeCluster.from_env(), PrometheusLoadSource(), tick_settings)
+    memo.ticker = Ticker(PykubeCluster.from_env(concurrency=TICK_THREADS),
+                         PrometheusLoadSource(concurrency=TICK_THREADS), tick_settings)
 
 
 @kopf.on.login()
