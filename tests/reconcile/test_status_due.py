@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from elastic_tts.reconcile.kinds import TTSSERVICES
-from elastic_tts.reconcile.status import due, newest, timestamp
+from elastic_tts.reconcile.status import compared, due, newest, timestamp
 from elastic_tts.reconcile.tick import ServiceRef, Ticker, TickResult, TickSettings
 from elastic_tts_dev.specs import CPU, GPU, tts
 from tests.reconcile.memory import MemoryCluster, StaticLoad
@@ -112,6 +112,30 @@ def test_refresh_zero_writes_every_tick_and_a_first_status_is_always_due() -> No
     assert due({}, written(T0), T0, REFRESH)
     assert due(changed(T0, "lastDecision.time", "not a time"), written(T0 + 15), T0 + 15,
                REFRESH)
+
+
+@pytest.mark.parametrize(("path", "value"), FIGURES + FACTS,
+                         ids=[f"{p}={v}"[:60] for p, v in FIGURES + FACTS])
+def test_the_compared_view_of_a_write_decides_as_the_whole_status_does(
+        path: str, value: Any) -> None:
+    """The daemon keeps `compared(status)` of its last write, not the status: every
+    figure and fact is then due, or not, exactly as against the whole status, and the
+    newest of body and write is the same one."""
+    old, new = written(T0), changed(T0 + 15, path, value)
+    for now in (T0 + 15, T0 + 45, T0 + 60):
+        assert due(compared(old), new, now, REFRESH) == due(old, new, now, REFRESH)
+        assert due(compared(compared(old)), new, now, REFRESH) == due(old, new, now, REFRESH)
+    lagging = written(T0 - 15)
+    assert newest(lagging, compared(old)) == compared(old)
+    assert newest(new, compared(old)) is new
+
+
+def test_the_compared_view_keeps_no_rolling_memory_or_figures() -> None:
+    """What the memo holds per service: no burst readings, samples or load figures."""
+    view = compared(written(T0))
+    assert view["engine"]["memory"] == {"targets": {"gpu": 1}, "backoff": {}}
+    assert "load" not in view and "observation" not in view["engine"]
+    assert view["lastDecision"] == {"replicas": {"gpu": 1, "cpu": 2}, "time": timestamp(T0)}
 
 
 def status_of(cluster: MemoryCluster) -> dict[str, Any]:

@@ -9,8 +9,8 @@ where it is due (a tick that changes only load figures writes every few ticks; s
 reconcile/status.py).
 
 The service's memo (kopf's, per object) keeps the engine memory of its last tick, which
-the next tick starts from, and the status it last wrote, which the next tick compares
-with where the body kopf hands over has not caught up with it yet.
+the next tick starts from, and what the next tick compares of the status it last wrote
+(`reconcile.status.compared`), for when the body kopf hands over has not caught up yet.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from elastic_tts.handlers import metrics
 from elastic_tts.policy import Memory, Scaling
 from elastic_tts.reconcile.kinds import GROUP, PLURAL, VERSION
 from elastic_tts.reconcile.ports import ApiError, Conflict
+from elastic_tts.reconcile.status import compared
 from elastic_tts.reconcile.tick import ServiceRef, Ticker, TickResult
 
 RETRY_AFTER_CONFLICT = 1.0
@@ -103,7 +104,8 @@ async def autoscale(body: kopf.Body, name: str, namespace: str | None, stopped: 
             if result.decision is not None:
                 memo.engine_memory = result.decision.memory
             if result.status_due:
-                memo.written_status = result.status  # the body may lag it (tick docs)
+                # The body may lag it (tick docs); what a later tick compares is enough.
+                memo.written_status = compared(result.status)
             interval = (result.spec.scaling.interval_seconds if result.spec is not None
                         else DEFAULT_INTERVAL)
             record(namespace, name, result)

@@ -127,6 +127,17 @@ def _settled(status: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
+def compared(status: Mapping[str, Any]) -> dict[str, Any]:
+    """What `due` and `newest` read of a written status: its settled view and when it was
+    written, without the rolling memory and figures. A caller that keeps its last write to
+    compare with (the daemon's memo; the body may lag it) keeps this: the whole status
+    would be one more copy of every service's memory, an hour of burst readings each."""
+    view = _settled(status)
+    view["lastDecision"] = {"replicas": view["lastDecision"],
+                            "time": (status.get("lastDecision") or {}).get("time")}
+    return view
+
+
 def _written_at(status: Mapping[str, Any]) -> float | None:
     return parse_time((status.get("lastDecision") or {}).get("time"))
 
