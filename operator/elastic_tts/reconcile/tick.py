@@ -212,9 +212,10 @@ class Ticker:
     def tick(self, ref: ServiceRef, raw_spec: Mapping[str, Any], status: Mapping[str, Any],
              now: float, adopt: Adopt, memory: Memory | None = None,
              written: Mapping[str, Any] | None = None) -> TickResult:
-        """`memory` and `written` are the engine memory and the status of the caller's own
-        last tick and last write, where it keeps them: the status it is handed may lag
-        its writes by some watch events (at 500 services, by more than a tick)."""
+        """`memory` and `written` are the engine memory of the caller's own last tick and
+        its last status write (the whole status, or `status.compared` of it), where it
+        keeps them: the status it is handed may lag its writes by some watch events (at
+        500 services, by more than a tick)."""
         status = dict(status or {})
         try:
             spec = parse_spec(raw_spec, name=ref.name)
