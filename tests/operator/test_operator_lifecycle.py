@@ -164,9 +164,15 @@ def test_load_up_brings_gpu_and_load_down_hands_over_to_cpu(
                         and ready_pods(admin, namespace, "load-gpu"), timeout=40)
     assert {node_pool_of(local_cluster, p) for p in gpu_pods} == {GPU_ON_DEMAND.name}
     wait_for("a ScaledUp event", lambda: events(admin, namespace, "load", "ScaledUp"))
-    peak = status_of(admin, namespace, "load")
+    # The status reports the long rate, which Prometheus builds up over its window: the
+    # tick that scaled up on the short rate may have written a smaller figure (CI: 78.5).
+    def loaded() -> dict[str, Any] | None:
+        status = status_of(admin, namespace, "load")
+        chars = (status.get("load") or {}).get("charactersPerSecond") or 0
+        return status if chars > 100 else None
+
+    peak = wait_for("the status load above 100 chars/s", loaded, timeout=30)
     assert peak["mode"] == "peak"
-    assert peak["load"]["charactersPerSecond"] > 100
     assert peak["replicas"]["gpu"] >= 3
     # The API server prunes status fields its schema lacks: the engine's memory must be
     # declared in the CRD to survive, or a restarted operator would start from nothing.
