@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from elastic_tts.policy.bridge import Bridge, bridge
 from elastic_tts.policy.model import Backoff, Decision, Memory, Mode, Observation, Transition
@@ -130,7 +131,16 @@ class _Context:
             return optimise_round_robin(options, demand, fraction)
         return optimise(options, demand, fraction)
 
+    @cached_property
+    def kept_out(self) -> frozenset[str]:
+        return frozenset(kept_out(self.spec))
+
     def serving(self, counts: Mapping[str, int], capacity: Mapping[str, float]) -> float:
+        # A kept-out pool serves only while no faster pool has replicas (`kept_out`); the
+        # alone plan's context counts it, and a mix with a held faster pool must not.
+        if self.kept_out and any(counts.get(n, 0) and capacity.get(n, 0.0) > 0
+                                 for n in counts if n not in self.kept_out):
+            capacity = {n: 0.0 if n in self.kept_out else c for n, c in capacity.items()}
         if self.round_robin:
             return round_robin_capacity(counts, capacity)
         return sum(n * capacity[name] for name, n in counts.items())
@@ -212,12 +222,8 @@ def _ready_serving(ctx: _Context, ready: Mapping[str, int]) -> float:
     the new plan: a pool kept out of mixes serves at its real capacity while it serves
     alone (no faster pool has a Ready replica), and nothing once it shares the dispatch;
     a pool backed off or outside the plan serves what its replicas do."""
-    spec = ctx.spec
-    out = kept_out(spec)
-    capacity = {n: capacity_per_replica(spec, p) for n, p in spec.pools.items()}
-    if any(ready.get(n, 0) and capacity[n] > 0 for n in spec.pools if n not in out):
-        capacity = {n: 0.0 if n in out else c for n, c in capacity.items()}
-    return ctx.serving(ready, capacity)
+    return ctx.serving(ready, {n: capacity_per_replica(ctx.spec, p)
+                               for n, p in ctx.spec.pools.items()})
 
 
 def _make_before_break(ctx: _Context, memory: Memory, targets: dict[str, int],
@@ -355,9 +361,9 @@ def decide(spec: TTSServiceSpec, observation: Observation, memory: Memory, now: 
         counts = {n: ctx.capacity[n] > 0 and not in_backoff(backoff, n, now) for n in held}
         steady = {n: max(c, min(current[n] if counts[n] else states[n].ready,
                                 schedule.bounds[n].high)) for n, c in held.items()}
-        # Behind a plain Service a kept slower replica paces the whole mix: keep nothing
-        # that would leave less served than the plan would (as `_hold` does).
-        if not ctx.round_robin or ctx.serving(steady, ctx.capacity) + _EPS >= min(
+        # Keep nothing that would leave less served than the plan would (as `_hold`
+        # does): behind a plain Service a kept slower replica paces the whole mix.
+        if ctx.serving(steady, ctx.capacity) + _EPS >= min(
                 sized, ctx.serving(held, ctx.capacity)):
             held = steady
     targets, transition = _make_before_break(ctx, memory, held, sized)
@@ -423,7 +429,9 @@ def _alone(ctx: _Context, memory: Memory, sized: float, sizing: Sizing
     (as a cpu-only service would). Once the refusals calibrate the utilisation for the
     faster pools, the slower ones are sized for their own, lower one (the queueing
     estimate's ratio), so that alone they meet the SLO as well. Returns the context, the
-    plan and the demand it was sized for, or None when a faster pool has a floor."""
+    plan and the demand it was sized for, or None when a faster pool has a floor, or has
+    replicas in a panic (which scales nothing down: beside them the slower pools serve
+    nothing, so the alone plan would serve less than the mix)."""
     spec = ctx.spec
     out = kept_out(spec)
     if not out:
@@ -433,7 +441,7 @@ def _alone(ctx: _Context, memory: Memory, sized: float, sizing: Sizing
     options = []
     for option in _options(alone_ctx, {}):
         if option.name not in out and raw[option.name] > 0:  # a faster pool: none of it
-            if option.low > 0:
+            if option.low > 0 or (sizing.panic and ctx.observation.pool(option.name).current):
                 return None
             option = replace(option, high=0)
         options.append(option)  # a pool too slow for any SLO keeps its floor, serving none
@@ -470,8 +478,9 @@ def _hold(ctx: _Context, chosen: Mapping[str, int],
           plans: tuple[tuple[float, Mapping[str, int]], ...], sized: float) -> dict[str, int]:
     """Each pool keeps the most replicas any plan asked of it within its own scale-down
     window (HPA's rule, per pool), less the shortest window, for which the demand itself
-    is held. Behind a plain Service a held slow replica lowers what the mix serves, so the
-    holds are dropped when they would leave the demand uncovered."""
+    is held. The holds are dropped when they would leave the demand uncovered: behind a
+    plain Service a held slow replica lowers what the mix serves, and beside any held
+    replica of a faster pool the alone plan's kept-out pools serve nothing."""
     held = dict(chosen)
     shortest = demand_window(ctx.spec)  # the demand is already held this long
     for name, count in chosen.items():
@@ -480,7 +489,7 @@ def _hold(ctx: _Context, chosen: Mapping[str, int],
         window = scale_down_window(ctx.spec, ctx.spec.pools[name]) - shortest
         past = [p.get(name, 0) for t, p in plans if ctx.now - window <= t]
         held[name] = min(max(count, *past) if past else count, ctx.schedule.bounds[name].high)
-    if ctx.round_robin and ctx.serving(held, ctx.capacity) + _EPS < min(
+    if ctx.serving(held, ctx.capacity) + _EPS < min(
             sized, ctx.serving(chosen, ctx.capacity)):
         return dict(chosen)
     return held
