@@ -126,24 +126,35 @@ def test_a_constant_load_never_oscillates(spec: TTSServiceSpec, load: float, tic
     assert all(d == decisions[0] for d in decisions)
 
 
-def _on_demand(high: int, throughput: float, cost: float) -> dict[str, Any]:
+def _on_demand(high: int, throughput: float, cost: float = 1.0, cold: float = 0
+               ) -> dict[str, Any]:
     return {"accelerator": "gpu", "capacityType": "on-demand", "minReplicas": 0,
             "maxReplicas": high, "costPerHour": cost, "throughput": throughput,
-            "coldStartSeconds": 0}
+            "coldStartSeconds": cold}
 
 
 # Found by Hypothesis in a CI run: p0 holds 2 Ready replicas while p1 grows to 3, and
 # behind the plain Service the targets (5 x 40) serve less than the plan (3 x 67).
 HELD_SLOWER_POOL = parse_spec({
-    "pools": {"p0": _on_demand(2, 40, 0.5), "p1": _on_demand(3, 67, 1.0),
-              "p2": _on_demand(0, 15, 1.0)},
+    "pools": {"p0": _on_demand(2, 40, 0.5), "p1": _on_demand(3, 67), "p2": _on_demand(0, 15)},
     "scaling": {"targetUtilization": 0.5, "maxSpotFraction": 0.0, "latencySLOSeconds": 5.0},
 })
+# At a 2 s SLO a 51 chars/s pool is kept out of mixes with the 100 chars/s one, and
+# beside any replica of it serves nothing: an alone plan (4 x 51) must not keep the
+# faster pool's starting replica for its window, nor a panic its Ready one.
+KEPT_OUT_ALONE = {
+    "pools": {"p0": _on_demand(2, 100, cold=120), "p1": _on_demand(4, 51)},
+    "scaling": {"targetUtilization": 0.5, "maxSpotFraction": 0.0, "latencySLOSeconds": 2.0},
+}
 
 
 @settings(max_examples=60, deadline=None)
 @given(spec=specs(), sequence=steady_loads)
 @example(spec=HELD_SLOWER_POOL, sequence=[0.0, 0.0, 30.0, 101.0])
+@example(spec=parse_spec({**KEPT_OUT_ALONE, "routing": {"enabled": True, "gatewayRef": {
+    "name": "gw"}}}), sequence=[0.0, 0.0, 0.0, 1.0, 101.0])
+@example(spec=parse_spec({**KEPT_OUT_ALONE, "pools": {
+    "p0": _on_demand(2, 100), "p1": _on_demand(3, 67)}}), sequence=[0.0, 0.0, 30.0, 101.0])
 def test_no_scale_down_before_the_window_has_passed(spec: TTSServiceSpec,
                                                     sequence: list[float]) -> None:
     # The demand is held for the shortest pool window; each pool keeps what the plans
