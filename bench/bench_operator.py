@@ -20,6 +20,9 @@ tick thread included); operator CPU seconds per interval (from /proc; one core g
 most 15 s) and its peak RSS; API requests per tick, counted by the API server itself
 (its audit log, the operator's ServiceAccount only), and by verb.
 
+The operator runs from a venv with the image's packages (operator/image-requirements.txt,
+`elastic_tts_dev.image_env`), not from the dev venv, whose extra packages it would load.
+
 Goal: 500 services within their 15 s interval on one core, RSS <= 200 MB.
 """
 
@@ -41,6 +44,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from elastic_tts_dev.cluster import LocalCluster
+from elastic_tts_dev.image_env import image_environment
 from elastic_tts_dev.nodes import G4DN_12XLARGE, M5_4XLARGE, NodePool
 from elastic_tts_dev.operator import OperatorProcess
 from elastic_tts_dev.prometheus import Exporter, Prometheus
@@ -195,8 +199,8 @@ def measure(cluster: LocalCluster, operator: OperatorProcess) -> dict[str, float
     }
 
 
-def run_size(n: int, prometheus: Prometheus, exporter: Exporter, work: Path
-             ) -> dict[str, dict[str, float | str]]:
+def run_size(n: int, prometheus: Prometheus, exporter: Exporter, work: Path,
+             command: list[str]) -> dict[str, dict[str, float | str]]:
     pools = [NodePool("cpu", M5_4XLARGE, count=2, max_pods=2000),
              NodePool("gpu", G4DN_12XLARGE, count=2)]
     loads = {f"svc-{i:03d}": 5.0 + (i % 5) * 5 for i in range(n)}  # 1-6 cpu replicas each
@@ -215,7 +219,8 @@ def run_size(n: int, prometheus: Prometheus, exporter: Exporter, work: Path
                         timeout=300)
         started = time.monotonic()
         operator = OperatorProcess(kubeconfig, work / f"operator-{n}.log",
-                                   namespaces=[NAMESPACE]).start(timeout=120)
+                                   namespaces=[NAMESPACE], command=command
+                                   ).start(timeout=120)
         pin(operator.pid, OPERATOR_CORE)
         try:
             for _ in range(120):  # bounded: 10 minutes
@@ -239,10 +244,12 @@ def run_size(n: int, prometheus: Prometheus, exporter: Exporter, work: Path
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-operator-"))
+    command = image_environment()
     exporter = Exporter(NAMESPACE)
     prometheus = Prometheus(exporter.port)
     print("operator at scale: elastic-tts run (pinned to one core) against a real API server "
-          "(local cluster, unpinned), real Prometheus", flush=True)
+          "(local cluster, unpinned), real Prometheus; the operator from the image's "
+          "packages", flush=True)
     print(f"{'services':>8} {'phase':>6} {'ticks/15s':>10} {'tick mean':>10} {'tick p50':>9} "
           f"{'tick p99':>9} {'CPU s/15s':>10} {'RSS MB':>7} {'req/tick':>9} {'scale/tick':>10} "
           f"{'API p50':>8}"
@@ -250,7 +257,7 @@ def main() -> int:
     sizes = [int(a) for a in sys.argv[1:]] or SIZES  # e.g. `bench_operator.py 500`
     try:
         for n in sizes:
-            phases = run_size(n, prometheus, exporter, work)
+            phases = run_size(n, prometheus, exporter, work, command)
 
             def verdict(met: bool) -> str:
                 return "ok" if met else "MISSED"

@@ -31,16 +31,18 @@ def operator_command() -> list[str]:
 class OperatorProcess:
     def __init__(self, kubeconfig: Path, log: Path, *, namespaces: Sequence[str] = (),
                  standalone: bool = True, peering: str | None = None,
-                 extra_args: Sequence[str] = (), env: dict[str, str] | None = None) -> None:
+                 extra_args: Sequence[str] = (), env: dict[str, str] | None = None,
+                 command: Sequence[str] | None = None) -> None:
         """Watches `namespaces` (all when empty). Without `standalone`, it peers through
-        the (Cluster)KopfPeering named `peering`."""
+        the (Cluster)KopfPeering named `peering`. `command` is the `elastic-tts` to run,
+        by default the running interpreter's (`image_env` makes the image's)."""
         self.kubeconfig = kubeconfig
         self.log_path = log
         self.liveness_port = free_port()
         self.metrics_port = free_port()
         scope = [f"--namespace={ns}" for ns in namespaces] or ["--all-namespaces"]
         peer = ["--standalone"] if standalone else [f"--peering={peering or 'elastic-tts'}"]
-        self.args = [*operator_command(), "run", *scope, *peer,
+        self.args = [*(command or operator_command()), "run", *scope, *peer,
                      f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
                      f"--metrics-port={self.metrics_port}", *extra_args]
         self.env = {**os.environ, "KUBECONFIG": str(kubeconfig), **(env or {})}

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import tomllib
 
 from elastic_tts_dev.examples import default_at
+from elastic_tts_dev.image_env import image_environment
 from tests.chart import chart_files as cf
 from tests.crd import crd_files
 
@@ -121,3 +123,21 @@ def test_make_images_without_a_docker_engine_says_so_in_plain_words() -> None:
     assert "no Docker engine answers here" in done.stderr
     assert "docs/deploy.md" in done.stderr
     assert "Traceback" not in done.stderr and "build" not in done.stdout
+
+
+def test_the_operator_runs_on_the_image_packages_alone() -> None:
+    """The image's pins install and run the operator (built as operator/Dockerfile does,
+    in a venv: `elastic_tts_dev.image_env`, which bench_operator measures in), and kopf
+    loads none of the dev venv's extras there, the official client above all."""
+    command = image_environment()
+    python = str(Path(command[0]).with_name("python"))
+    code = ("import sys, kopf, elastic_tts.handlers, elastic_tts.commands.run; "
+            "print(sorted(m for m in ('kubernetes', 'elastic_tts_dev', 'numpy', 'torch') "
+            "if m in sys.modules))")
+    loaded = subprocess.run([python, "-c", code], capture_output=True, text=True,
+                            timeout=120, cwd="/")
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
+    helped = subprocess.run([*command, "run", "--help"], capture_output=True, text=True,
+                            timeout=120, cwd="/")
+    assert helped.returncode == 0 and "--standalone" in helped.stdout, helped.stderr
