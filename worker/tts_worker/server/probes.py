@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = 5.0  # seconds for a probe request to arrive whole
 STOP_TIMEOUT = 2.0  # seconds a stopping process gives the probes it has accepted to finish
+ACCEPTS_PER_WAKE = 64  # connections taken from the backlog per readiness, then yield
 MAX_REQUEST_BYTES = 16384  # a probe's request line and headers
 Answer = tuple[int, str, bytes]  # status, content type, body
 Router = Callable[[str], Answer | None]
@@ -43,7 +44,6 @@ class ProbeServer:
         self._listener = listener
         self._router = router
         self._loop = asyncio.new_event_loop()
-        self._server: asyncio.AbstractServer | None = None
         # The connections this process has accepted. Other processes share the socket, so on
         # stop those not yet accepted wait for them; these must be answered here, or the
         # kubelet sees a reset probe while the pod is perfectly Ready.
@@ -71,9 +71,12 @@ class ProbeServer:
 
     async def _close(self) -> None:
         self._stopping = True
-        if self._server is not None:
-            self._server.close()
-        await asyncio.sleep(0)  # connections accepted just now start their handlers
+        # Every connection accepted so far has its task already (`_accept` makes it before
+        # it returns), so none can slip between the accept and the wait below. (With
+        # asyncio's own server, a handler task came a few loop iterations after the
+        # accept, and a retiring process reset the probes accepted meanwhile.)
+        self._loop.remove_reader(self._listener.fileno())
+        self._listener.close()  # this process's descriptor; the master keeps the socket
         if self._connections:
             # Idle keep-alive connections end at their next request (answered with
             # Connection: close) or at this timeout; a probe in flight is answered.
@@ -86,8 +89,8 @@ class ProbeServer:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         try:
-            self._server = self._loop.run_until_complete(asyncio.start_server(
-                self._serve, sock=self._listener, limit=MAX_REQUEST_BYTES))
+            self._listener.setblocking(False)
+            self._loop.add_reader(self._listener.fileno(), self._accept)
         finally:
             self._started.set()
         try:
@@ -95,11 +98,32 @@ class ProbeServer:
         finally:
             self._loop.close()
 
+    def _accept(self) -> None:
+        """Take what the backlog holds (the other processes take the rest), each
+        connection's task made at once."""
+        for _ in range(ACCEPTS_PER_WAKE):
+            try:
+                conn, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return  # another process was first, or nothing left
+            except OSError:
+                log.warning("probe listener: accept failed", exc_info=True)
+                return
+            conn.setblocking(False)
+            task = self._loop.create_task(self._connection(conn))
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
+
+    async def _connection(self, conn: socket.socket) -> None:
+        try:
+            reader, writer = await asyncio.open_connection(sock=conn, limit=MAX_REQUEST_BYTES)
+        except OSError:
+            conn.close()
+            return
+        await self._serve(reader, writer)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_BYTES)
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
         try:
             while True:
                 try:
@@ -136,8 +160,6 @@ class ProbeServer:
             pass
         finally:
             writer.close()
-            if task is not None:
-                self._connections.discard(task)
 
     async def _request(self, conn: h11.Connection,
                        reader: asyncio.StreamReader) -> tuple[str, str] | None:
