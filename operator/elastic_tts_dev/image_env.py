@@ -17,7 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from elastic_tts_dev.servers import REPO
+
 REQUIREMENTS = REPO / "operator" / "image-requirements.txt"
 VENV = REPO / "out" / "operator-image-venv"
 
